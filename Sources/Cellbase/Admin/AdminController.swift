@@ -1,0 +1,106 @@
+import CellbaseSQL
+import Hummingbird
+
+/// `/admin/v1`: projects and their migrations, for the operator (admin token).
+struct AdminController {
+    let projects: ProjectService
+
+    struct CreateProject: Decodable {
+        var name: String
+        var shard: String?
+    }
+
+    struct ProjectKeysAnswer: ResponseEncodable {
+        var ref: String
+        var name: String
+        var anon_key: String
+        var service_role_key: String
+        var shard: String
+        var created_at: String
+
+        init(_ project: Project) {
+            ref = project.ref
+            name = project.name
+            anon_key = project.anonKey
+            service_role_key = project.serviceRoleKey
+            shard = project.shard
+            created_at = project.createdAt
+        }
+    }
+
+    struct Migration: Decodable {
+        var name: String
+        var sql: String
+    }
+
+    struct MigrationAnswer: ResponseEncodable {
+        var name: String
+        var applied: Bool
+        var warnings: [String]
+    }
+
+    struct AppliedMigrationAnswer: ResponseEncodable {
+        var name: String
+        var applied_at: String
+    }
+
+    func addRoutes(to group: RouterGroup<CellbaseRequestContext>) {
+        group.post("/projects", use: createProject)
+        group.get("/projects", use: listProjects)
+        group.get("/projects/{ref}", use: getProject)
+        group.post("/projects/{ref}/migrations", use: migrate)
+        group.get("/projects/{ref}/migrations", use: listMigrations)
+    }
+
+    @Sendable func createProject(_ request: Request, context: CellbaseRequestContext) async throws -> EditedResponse<ProjectKeysAnswer> {
+        let body = try await decode(CreateProject.self, request, context)
+        let project = try await projects.createProject(name: body.name, shard: body.shard)
+        return EditedResponse(status: .created, response: ProjectKeysAnswer(project))
+    }
+
+    @Sendable func listProjects(_ request: Request, context: CellbaseRequestContext) async throws -> [ProjectKeysAnswer] {
+        try await projects.directory.reload()
+        return projects.directory.projects.map(ProjectKeysAnswer.init)
+    }
+
+    @Sendable func getProject(_ request: Request, context: CellbaseRequestContext) async throws -> ProjectKeysAnswer {
+        ProjectKeysAnswer(try await project(context))
+    }
+
+    @Sendable func migrate(_ request: Request, context: CellbaseRequestContext) async throws -> EditedResponse<MigrationAnswer> {
+        let project = try await project(context)
+        let body = try await decode(Migration.self, request, context)
+        guard !body.name.isEmpty, body.name.utf8.count <= 255 else {
+            throw APIError.badRequest("invalid_body", "A migration needs a name of 1 to 255 bytes")
+        }
+        let result = try await projects.migrate(project, name: body.name, sql: body.sql)
+        return EditedResponse(
+            status: result.applied ? .created : .ok,
+            response: MigrationAnswer(name: body.name, applied: result.applied, warnings: result.warnings)
+        )
+    }
+
+    @Sendable func listMigrations(_ request: Request, context: CellbaseRequestContext) async throws -> [AppliedMigrationAnswer] {
+        let project = try await project(context)
+        return try await projects.shard(for: project).appliedMigrations(ref: project.ref)
+            .map { AppliedMigrationAnswer(name: $0.name, applied_at: $0.appliedAt) }
+    }
+
+    private func project(_ context: CellbaseRequestContext) async throws -> Project {
+        let ref = context.parameters.get("ref") ?? ""
+        guard Project.isValidRef(ref), let project = try await projects.directory.project(ref: ref) else {
+            throw APIError.notFound("project_not_found", "No project with ref '\(ref)'")
+        }
+        return project
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: CellbaseRequestContext) async throws -> T {
+        do {
+            return try await request.decode(as: type, context: context)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, code: "request_too_large", message: "The request body is too large")
+        } catch {
+            throw APIError.badRequest("invalid_body", "The body is not the expected JSON: \(String(describing: T.self)) fields")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import CellbaseSQL
+import FoundationEssentials
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import ServiceLifecycle
+
+/// What a node is made of once its configuration has been read: the pieces tests and the CLI
+/// reach into (the control plane, the shards) besides the HTTP application itself.
+public struct CellbaseNode: Sendable {
+    public let configuration: CellbaseConfiguration
+    public let adminToken: String
+    let directory: ProjectDirectory
+    let projects: ProjectService
+    let control: any ControlStore
+    let postgresClients: [PostgresClient]
+
+    /// The project `default`, once the node has started.
+    public var defaultProject: Project? { directory.project(named: "default") }
+    public var allProjects: [Project] { directory.projects }
+    public var shardNames: [String] { projects.shards.keys.sorted() }
+}
+
+public enum CellbaseBuilder {
+    /// Opens the data directory, the control plane and the shards, and wires the routes.
+    /// Databases are touched (tables created, the default project made) in `beforeServerStarts`,
+    /// once the PostgreSQL pools run.
+    public static func build(
+        _ configuration: CellbaseConfiguration,
+        logger: Logger = Logger(label: "cellbase"),
+        onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
+    ) async throws -> (some ApplicationProtocol, CellbaseNode) {
+        let fileManager = FileManager.default
+        try fileManager.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let adminToken = try AdminToken.loadOrCreate(in: configuration.dataDirectory)
+        try StatusFile.write(StatusFile.Contents(url: configuration.url, control: configuration.controlURL), in: configuration.dataDirectory)
+
+        let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        let threadPool = NIOThreadPool.singleton
+        var postgresClients: [PostgresClient] = []
+
+        func postgresClient(_ url: String) throws -> PostgresClient {
+            var postgres = try PostgresURL.configuration(url)
+            postgres.options.additionalStartupParameters = [("TimeZone", "UTC"), ("application_name", "cellbase")]
+            postgres.options.maximumConnections = configuration.postgresMaxConnections
+            let client = PostgresClient(configuration: postgres, backgroundLogger: logger)
+            postgresClients.append(client)
+            return client
+        }
+
+        let control: any ControlStore
+        if let controlURL = configuration.controlURL {
+            control = PostgresControlStore(client: try postgresClient(controlURL), logger: logger)
+        } else {
+            control = try await SQLiteControlStore.open(
+                path: configuration.dataDirectory + "/control.db", threadPool: threadPool, eventLoop: eventLoopGroup.any(), logger: logger
+            )
+        }
+
+        var shards: [String: any Shard] = [
+            "local": try SQLiteShard(
+                directory: configuration.dataDirectory + "/projects",
+                capacity: configuration.maxOpenProjectDatabases,
+                synchronous: configuration.sqliteSynchronous,
+                threadPool: threadPool,
+                eventLoopGroup: eventLoopGroup,
+                logger: logger
+            ),
+        ]
+        for (name, url) in configuration.postgresShards.sorted(by: { $0.key < $1.key }) {
+            guard name != "local" else { throw ConfigurationError("the shard name 'local' is the embedded SQLite shard") }
+            shards[name] = PostgresShard(name: name, client: try postgresClient(url), logger: logger)
+        }
+        guard shards[configuration.defaultShard] != nil else {
+            throw ConfigurationError("--default-shard \(configuration.defaultShard) is not a configured shard (\(shards.keys.sorted().joined(separator: ", ")))")
+        }
+
+        let directory = ProjectDirectory(store: control)
+        let projects = ProjectService(directory: directory, shards: shards, defaultShard: configuration.defaultShard, logger: logger)
+        let node = CellbaseNode(configuration: configuration, adminToken: adminToken, directory: directory, projects: projects, control: control, postgresClients: postgresClients)
+
+        let router = Router(context: CellbaseRequestContext.self)
+        HealthController(control: control, shards: shards.values.sorted { $0.name < $1.name }).addRoutes(to: router)
+        AdminController(projects: projects).addRoutes(
+            to: router.group("admin/v1").add(middleware: AdminTokenMiddleware(token: adminToken))
+        )
+        DataAPIController(projects: projects, limits: configuration.restLimits, maxBodySize: configuration.maxBodySize).addRoutes(
+            to: router.group("rest/v1")
+                .add(middleware: APIKeyMiddleware(directory: directory, shape: .postgrest))
+                .group(context: ProjectRequestContext.self)
+        )
+
+        var app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
+            services: postgresClients as [any Service],
+            onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },
+            eventLoopGroupProvider: .shared(eventLoopGroup),
+            logger: logger
+        )
+        app.beforeServerStarts {
+            try await control.prepare()
+            try await directory.reload()
+            if configuration.createDefaultProject, directory.project(named: "default") == nil {
+                _ = try await projects.createProject(name: "default", shard: nil)
+            }
+        }
+        return (app, node)
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,59 @@
+import CellbaseSQL
+
+/// Everything `cellbase serve` can be told. Defaults are the zero-configuration laptop setup.
+public struct CellbaseConfiguration: Sendable {
+    /// Where the control database, the admin token and the `local` shard's project files live.
+    public var dataDirectory: String
+    public var host: String
+    public var port: Int
+    /// PostgreSQL shards by name. The SQLite shard `local` always exists and is not listed here.
+    public var postgresShards: [String: String]
+    /// The shard new projects are placed on when they name none.
+    public var defaultShard: String
+    /// A PostgreSQL URL for a shared control plane; `nil` keeps it in SQLite under `dataDirectory`.
+    public var controlURL: String?
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    public var maxBodySize: Int
+    public var restLimits: RESTLimits
+    /// Most project databases kept open at once on the `local` shard.
+    public var maxOpenProjectDatabases: Int
+    /// `PRAGMA synchronous` for project databases: `normal` survives a killed process, `full` also a power cut.
+    public var sqliteSynchronous: String
+    /// Connections per PostgreSQL shard pool.
+    public var postgresMaxConnections: Int
+    /// Whether the first start creates the project `default`.
+    public var createDefaultProject: Bool
+
+    public init(
+        dataDirectory: String = "./cellbase-data",
+        host: String = "127.0.0.1",
+        port: Int = 54321,
+        postgresShards: [String: String] = [:],
+        defaultShard: String = "local",
+        controlURL: String? = nil,
+        maxBodySize: Int = 10 * 1024 * 1024,
+        restLimits: RESTLimits = RESTLimits(),
+        maxOpenProjectDatabases: Int = 256,
+        sqliteSynchronous: String = "normal",
+        postgresMaxConnections: Int = 20,
+        createDefaultProject: Bool = true
+    ) {
+        self.dataDirectory = dataDirectory
+        self.host = host
+        self.port = port
+        self.postgresShards = postgresShards
+        self.defaultShard = defaultShard
+        self.controlURL = controlURL
+        self.maxBodySize = maxBodySize
+        self.restLimits = restLimits
+        self.maxOpenProjectDatabases = maxOpenProjectDatabases
+        self.sqliteSynchronous = sqliteSynchronous
+        self.postgresMaxConnections = postgresMaxConnections
+        self.createDefaultProject = createDefaultProject
+    }
+
+    public var url: String {
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        return "http://\(shownHost):\(port)"
+    }
+}

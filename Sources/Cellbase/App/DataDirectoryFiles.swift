@@ -1,0 +1,62 @@
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The admin token: created on first start, kept in `<data>/admin_token` with mode 0600.
+public enum AdminToken {
+    public static func path(in dataDirectory: String) -> String { dataDirectory + "/admin_token" }
+
+    public static func load(from dataDirectory: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path(in: dataDirectory)),
+              let token = String(data: data, encoding: .utf8)?.filter({ !$0.isWhitespace }),
+              !token.isEmpty
+        else { return nil }
+        return token
+    }
+
+    static func loadOrCreate(in dataDirectory: String) throws -> String {
+        if let token = load(from: dataDirectory) { return token }
+        let token = "cb_admin_" + ProjectKeys.randomSecret()
+        let path = path(in: dataDirectory)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else {
+            // Another process created it first: use theirs.
+            if let token = load(from: dataDirectory) { return token }
+            throw ConfigurationError("cannot create \(path): errno \(errno)")
+        }
+        defer { close(descriptor) }
+        let bytes = Array((token + "\n").utf8)
+        guard write(descriptor, bytes, bytes.count) == bytes.count, fsync(descriptor) == 0 else {
+            throw ConfigurationError("cannot write \(path): errno \(errno)")
+        }
+        return token
+    }
+}
+
+/// `<data>/cellbase.json`: where the node listens and which control plane it uses, so that
+/// `cellbase status` and the other subcommands find a running node from its data directory.
+public enum StatusFile {
+    public struct Contents: Codable, Sendable {
+        public var url: String
+        public var control: String?
+    }
+
+    public static func path(in dataDirectory: String) -> String { dataDirectory + "/cellbase.json" }
+
+    static func write(_ contents: Contents, in dataDirectory: String) throws {
+        let data = try JSONEncoder().encode(contents)
+        let path = path(in: dataDirectory)
+        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigurationError("cannot write \(path)")
+        }
+    }
+
+    public static func read(in dataDirectory: String) -> Contents? {
+        guard let data = FileManager.default.contents(atPath: path(in: dataDirectory)) else { return nil }
+        return try? JSONDecoder().decode(Contents.self, from: data)
+    }
+}

@@ -1,0 +1,100 @@
+import JWTKit
+import FoundationEssentials
+import Logging
+import Synchronization
+
+/// A verified API key: which project a request is for, and with which role.
+public struct ResolvedKey: Sendable, Hashable {
+    public var project: Project
+    public var role: KeyRole
+}
+
+/// Answers "which project is this API key for?" fast: projects and their verifiers are cached in
+/// memory, and every verified key is remembered until it expires, so a request pays for a JWT
+/// verification only the first time its key is seen.
+final class ProjectDirectory: Sendable {
+    private struct CachedKey {
+        var ref: String
+        var role: KeyRole
+        var expiresAt: Date
+    }
+
+    private struct State {
+        var projects: [String: Project] = [:]
+        var verifiers: [String: ProjectKeys] = [:]
+        var keys: [String: CachedKey] = [:]
+        var lastReload = Date.distantPast
+    }
+
+    static let maxCachedKeys = 100_000
+
+    let store: any ControlStore
+    private let state = Mutex(State())
+
+    init(store: any ControlStore) {
+        self.store = store
+    }
+
+    func reload() async throws {
+        let projects = try await store.allProjects()
+        state.withLock { state in
+            state.projects = Dictionary(projects.map { ($0.ref, $0) }, uniquingKeysWith: { $1 })
+            state.lastReload = Date()
+        }
+    }
+
+    var projects: [Project] {
+        state.withLock { Array($0.projects.values) }.sorted { ($0.createdAt, $0.ref) < ($1.createdAt, $1.ref) }
+    }
+
+    func add(_ project: Project) {
+        state.withLock { $0.projects[project.ref] = project }
+    }
+
+    /// The project with this ref, asking the control store when this node has not seen it yet
+    /// (another node may have created it).
+    func project(ref: String) async throws -> Project? {
+        if let project = state.withLock({ $0.projects[ref] }) { return project }
+        guard Project.isValidRef(ref), let project = try await store.project(ref: ref) else { return nil }
+        add(project)
+        return project
+    }
+
+    func project(named name: String) -> Project? {
+        state.withLock { $0.projects.values.first { $0.name == name } }
+    }
+
+    func keys(for project: Project) async -> ProjectKeys {
+        if let keys = state.withLock({ $0.verifiers[project.ref] }) { return keys }
+        let keys = await ProjectKeys(secret: project.jwtSecret)
+        state.withLock { $0.verifiers[project.ref] = keys }
+        return keys
+    }
+
+    enum KeyError: Error {
+        case malformed
+        case unknownProject
+        case invalid
+    }
+
+    func resolve(apiKey token: String, now: Date = Date()) async throws(KeyError) -> ResolvedKey {
+        let cached = state.withLock { state -> (Project, KeyRole)? in
+            guard let entry = state.keys[token], entry.expiresAt > now, let project = state.projects[entry.ref] else { return nil }
+            return (project, entry.role)
+        }
+        if let (project, role) = cached { return ResolvedKey(project: project, role: role) }
+
+        guard token.utf8.count <= 8192, let ref = UnverifiedJWT.ref(in: token) else { throw .malformed }
+        let project: Project?
+        do { project = try await self.project(ref: ref) } catch { throw .unknownProject }
+        guard let project else { throw .unknownProject }
+        let claims: APIKeyClaims
+        do { claims = try await keys(for: project).verifyAPIKey(token) } catch { throw .invalid }
+        guard claims.ref == project.ref, let role = KeyRole(rawValue: claims.role) else { throw .invalid }
+        state.withLock { state in
+            if state.keys.count >= Self.maxCachedKeys { state.keys.removeAll(keepingCapacity: true) }
+            state.keys[token] = CachedKey(ref: project.ref, role: role, expiresAt: claims.exp.value)
+        }
+        return ResolvedKey(project: project, role: role)
+    }
+}

@@ -1,0 +1,113 @@
+import CellbaseSQL
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// `/rest/v1`: the PostgREST-compatible Data API over the project's tables.
+///
+/// A handler reads top to bottom: decode the request, plan it against the project's catalog (pure),
+/// run the plan on the project's shard, let the plan shape the answer.
+struct DataAPIController {
+    let projects: ProjectService
+    let limits: RESTLimits
+    let maxBodySize: Int
+
+    static let preferField = HTTPField.Name("Prefer")!
+    static let acceptProfileField = HTTPField.Name("Accept-Profile")!
+    static let contentProfileField = HTTPField.Name("Content-Profile")!
+
+    func addRoutes(to group: RouterGroup<ProjectRequestContext>) {
+        group.get("/", use: openAPI)
+        group.get("/{table}") { request, context in try await handle(request, context: context, method: .get) }
+        group.head("/{table}") { request, context in try await handle(request, context: context, method: .head) }
+        group.post("/{table}") { request, context in try await handle(request, context: context, method: .post) }
+        group.patch("/{table}") { request, context in try await handle(request, context: context, method: .patch) }
+        group.delete("/{table}") { request, context in try await handle(request, context: context, method: .delete) }
+    }
+
+    @Sendable func openAPI(_ request: Request, context: ProjectRequestContext) async throws -> Response {
+        let schema = try await projects.catalog(for: context.project)
+        let document = OpenAPIDocument.json(for: schema, title: context.project.name)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/openapi+json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: document))
+        )
+    }
+
+    func handle(_ request: Request, context: ProjectRequestContext, method: RESTMethod) async throws -> Response {
+        do {
+            return try await answer(request, context: context, method: method)
+        } catch let error as RESTError {
+            throw APIError(error)
+        }
+    }
+
+    private func answer(_ request: Request, context: ProjectRequestContext, method: RESTMethod) async throws -> Response {
+        try Self.checkProfile(request)
+        let table = context.parameters.get("table") ?? ""
+        let query: [(name: String, value: String)]
+        do {
+            query = try QueryString.decode(request.uri.query.map { Substring($0) } ?? "")
+        } catch {
+            throw RESTError(status: 400, code: "PGRST100", message: error.message)
+        }
+        var body: [UInt8]?
+        if method == .post || method == .patch {
+            body = try await Self.collectBody(request, limit: maxBodySize)
+        }
+        let project = context.project
+        let shard = try projects.shard(for: project)
+        let schema = try await projects.catalog(for: project)
+        let planner = RESTPlanner(schema: schema, namespace: shard.namespace(for: project.ref), limits: limits)
+        let plan = try planner.plan(RESTRequest(
+            method: method,
+            table: table,
+            query: query.filter { $0.name != "apikey" },
+            prefer: request.headers[values: Self.preferField].joined(separator: ","),
+            accept: request.headers[.accept],
+            body: body
+        ))
+        let result: RESTResult
+        do {
+            result = try await shard.execute(ref: project.ref, plan: plan)
+        } catch {
+            guard let mapped = DatabaseErrors.restError(from: error) else { throw error }
+            throw mapped
+        }
+        let answer = try plan.respond(result)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        for (name, value) in answer.headers {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        let buffer = answer.body.map { ByteBuffer(string: $0) } ?? ByteBuffer()
+        return Response(status: HTTPResponse.Status(code: answer.status), headers: headers, body: .init(byteBuffer: method == .head ? ByteBuffer() : buffer))
+    }
+
+    /// Only the `public` schema exists for a project, as on a fresh Supabase project.
+    static func checkProfile(_ request: Request) throws {
+        for field in [acceptProfileField, contentProfileField] {
+            if let profile = request.headers[field], profile != "public" {
+                throw RESTError(status: 406, code: "PGRST106", message: "The schema must be one of the following: public", details: nil, hint: nil)
+            }
+        }
+    }
+
+    static func collectBody(_ request: Request, limit: Int) async throws -> [UInt8] {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw tooLarge(limit)
+        }
+        do {
+            let buffer = try await request.body.collect(upTo: limit)
+            return Array(buffer.readableBytesView)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw tooLarge(limit)
+        }
+    }
+
+    static func tooLarge(_ limit: Int) -> RESTError {
+        RESTError(status: 413, code: "request_too_large", message: "The request body is larger than the limit of \(limit) bytes")
+    }
+}

@@ -1,0 +1,78 @@
+import CellbaseSQL
+import Hummingbird
+import NIOCore
+
+/// An error answered with a JSON body in the shape the calling client parses.
+///
+/// Each API family has its own error shape (PostgREST, GoTrue, Storage, the admin API); the
+/// family is chosen where the error is raised, so the client library on the other end gets the
+/// fields it reads.
+public struct APIError: Error, HTTPResponseError, Sendable {
+    public enum Shape: Sendable {
+        /// `{"code","message","details","hint"}` (PostgREST).
+        case postgrest
+        /// `{"code","message"}` (the admin API and everything that is not a Supabase surface).
+        case plain
+    }
+
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+    public var details: String?
+    public var hint: String?
+    public var shape: Shape
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, details: String? = nil, hint: String? = nil, shape: Shape = .plain, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.hint = hint
+        self.shape = shape
+        self.headers = headers
+    }
+
+    public init(_ error: RESTError) {
+        self.init(
+            HTTPResponse.Status(code: error.status),
+            code: error.code,
+            message: error.message,
+            details: error.details,
+            hint: error.hint,
+            shape: .postgrest
+        )
+    }
+
+    public var body: String {
+        var json = JSONWriter()
+        json.beginObject()
+        json.key("code"); json.string(code)
+        json.key("message"); json.string(message)
+        if shape == .postgrest {
+            json.key("details"); json.optionalString(details)
+            json.key("hint"); json.optionalString(hint)
+        } else {
+            if let details { json.key("details"); json.string(details) }
+            if let hint { json.key("hint"); json.string(hint) }
+        }
+        json.endObject()
+        return json.output
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+extension APIError {
+    static func badRequest(_ code: String, _ message: String) -> APIError {
+        APIError(.badRequest, code: code, message: message)
+    }
+
+    static func notFound(_ code: String, _ message: String) -> APIError {
+        APIError(.notFound, code: code, message: message)
+    }
+}

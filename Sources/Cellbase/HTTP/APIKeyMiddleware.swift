@@ -1,0 +1,53 @@
+import HTTPTypes
+import Hummingbird
+
+/// Finds the request's project from its `apikey` header (any letter case) or `apikey` query
+/// parameter — never from `Authorization`, which carries the user's token after sign-in.
+struct APIKeyMiddleware: RouterMiddleware {
+    typealias Context = CellbaseRequestContext
+    let directory: ProjectDirectory
+    let shape: APIError.Shape
+
+    static let apiKeyField = HTTPField.Name("apikey")!
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token = request.headers[Self.apiKeyField] ?? request.uri.queryParameters["apikey"].map(String.init), !token.isEmpty else {
+            throw APIError(.unauthorized, code: "no_api_key", message: "No API key found in request", hint: "No `apikey` request header or url param was found.", shape: shape)
+        }
+        var context = context
+        do {
+            context.resolvedKey = try await directory.resolve(apiKey: token)
+        } catch {
+            throw APIError(.unauthorized, code: "invalid_api_key", message: "Invalid API key", hint: "Double check your `anon` or `service_role` API key.", shape: shape)
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Admin routes: `Authorization: Bearer <admin token>`, compared in constant time.
+struct AdminTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              ConstantTime.equals(Array(header.utf8.dropFirst(7)), Array(token.utf8))
+        else {
+            throw APIError(.unauthorized, code: "invalid_admin_token", message: "A valid admin token is required: Authorization: Bearer <admin token>")
+        }
+        return try await next(request, context)
+    }
+}
+
+enum ConstantTime {
+    /// Compares without an early exit, so timing does not reveal how much of a secret matched.
+    static func equals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+        var difference = UInt8(lhs.count == rhs.count ? 0 : 1)
+        let count = max(lhs.count, rhs.count)
+        for index in 0..<count {
+            let left = index < lhs.count ? lhs[index] : 0
+            let right = index < rhs.count ? rhs[index] : 0xFF
+            difference |= left ^ right
+        }
+        return difference == 0
+    }
+}

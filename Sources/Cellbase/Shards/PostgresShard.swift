@@ -1,0 +1,164 @@
+import CellbaseSQL
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// A PostgreSQL shard: one database, one connection pool shared by its projects, and each project
+/// one schema (`proj_<ref>`), the layout Citus's schema-based sharding distributes.
+final class PostgresShard: Shard {
+    let name: String
+    let dialect = SQLDialect.postgres
+    let client: PostgresClient
+    private let logger: Logger
+
+    init(name: String, client: PostgresClient, logger: Logger) {
+        self.name = name
+        self.client = client
+        self.logger = logger
+    }
+
+    static func schemaName(for ref: String) -> String {
+        precondition(Project.isValidRef(ref), "project refs are validated before they reach a shard")
+        return "proj_" + ref
+    }
+
+    func namespace(for ref: String) -> SQLNamespace {
+        .postgres(schema: Self.schemaName(for: ref))
+    }
+
+    private func migrationsTable(_ ref: String) -> String {
+        namespace(for: ref).qualified(Bookkeeping.migrationsTable)
+    }
+
+    func createProject(ref: String) async throws {
+        let schema = SQLNamespace.quote(Self.schemaName(for: ref))
+        try await transaction { connection in
+            // Concurrent CREATE SCHEMA IF NOT EXISTS can still collide on the catalog; serialise it.
+            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('cellbase:create-schema'))"), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: """
+                CREATE TABLE IF NOT EXISTS \(migrationsTable(ref)) (
+                    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    name text NOT NULL UNIQUE,
+                    sql text NOT NULL,
+                    applied_at text NOT NULL
+                )
+                """), logger: logger)
+        }
+    }
+
+    func appliedMigrations(ref: String) async throws -> [AppliedMigration] {
+        try await client.withConnection { connection in
+            try await readMigrations(ref, on: connection)
+        }
+    }
+
+    private func readMigrations(_ ref: String, on connection: PostgresConnection) async throws -> [AppliedMigration] {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT name, sql, applied_at FROM \(migrationsTable(ref)) ORDER BY position"), logger: logger)
+        var migrations: [AppliedMigration] = []
+        for try await (name, sql, appliedAt) in rows.decode((String, String, String).self) {
+            migrations.append(AppliedMigration(name: name, sql: sql, appliedAt: appliedAt))
+        }
+        return migrations
+    }
+
+    func applyMigration(ref: String, name: String, sql: String, plan: @Sendable ([AppliedMigration]) throws -> MigrationPlan) async throws -> MigrationOutcome {
+        try await transaction { connection in
+            var lockBinds = PostgresBindings()
+            lockBinds.append("cellbase:migrate:" + ref)
+            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: lockBinds), logger: logger)
+            let applied = try await readMigrations(ref, on: connection)
+            if let existing = applied.first(where: { $0.name == name }) {
+                guard existing.sql == sql else { throw ShardError.migrationConflict(name: name) }
+                return .alreadyApplied
+            }
+            let migrationPlan = try plan(applied)
+            for statement in migrationPlan.statements {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+            var binds = PostgresBindings()
+            binds.append(name)
+            binds.append(sql)
+            binds.append(Timestamp.now())
+            try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(migrationsTable(ref)) (name, sql, applied_at) VALUES ($1, $2, $3)", binds: binds), logger: logger)
+            return .applied(migrationPlan)
+        }
+    }
+
+    func execute(ref: String, plan: RESTPlan) async throws -> RESTResult {
+        if plan.isWrite {
+            return try await transaction { connection in try await run(plan, on: connection) }
+        }
+        return try await client.withConnection { connection in try await run(plan, on: connection) }
+    }
+
+    private func run(_ plan: RESTPlan, on connection: PostgresConnection) async throws -> RESTResult {
+        var json = "["
+        var count = 0
+        var total: Int?
+        var aggregated: String?
+        for statement in plan.statements {
+            let result = try await connection.query(PostgresQuery(unsafeSQL: statement.sql, binds: statement.binds.postgresBindings), logger: logger).get()
+            switch plan.form {
+            case .aggregated:
+                guard let row = result.rows.first else { continue }
+                let cells = row.makeRandomAccess()
+                aggregated = try cells[0].decode(String?.self) ?? "[]"
+                count = cells.count > 1 ? try cells[1].decode(Int?.self) ?? 0 : 0
+                total = cells.count > 2 ? try cells[2].decode(Int?.self) : nil
+            case .objectPerRow:
+                for row in result.rows {
+                    if count > 0 { json.append(",") }
+                    json.append(try row.makeRandomAccess()[0].decode(String?.self) ?? "null")
+                    count += 1
+                }
+            case .changes:
+                count += result.metadata.rows ?? 0
+            }
+        }
+        switch plan.form {
+        case .aggregated: return RESTResult(json: aggregated ?? "[]", rowCount: count, total: total)
+        case .objectPerRow: return RESTResult(json: json + "]", rowCount: count, total: nil)
+        case .changes: return RESTResult(json: nil, rowCount: count, total: nil)
+        }
+    }
+
+    /// BEGIN ... COMMIT on one pooled connection, rolled back when `body` throws. The original
+    /// error is rethrown as is, so callers can map its SQLSTATE.
+    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let result = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return result
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    func checkReady() async throws {
+        try await client.query("SELECT 1", logger: logger)
+    }
+
+    func shutdown() async {}
+}
+
+extension [SQLValue] {
+    var postgresBindings: PostgresBindings {
+        var bindings = PostgresBindings(capacity: count)
+        for value in self {
+            switch value {
+            case .null: bindings.appendNull()
+            case .integer(let value): bindings.append(value)
+            case .double(let value): bindings.append(value)
+            case .text(let value): bindings.append(value)
+            case .bool(let value): bindings.append(value)
+            case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
+            }
+        }
+        return bindings
+    }
+}

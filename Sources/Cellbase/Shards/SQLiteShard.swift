@@ -1,0 +1,219 @@
+import CellbaseSQL
+import FoundationEssentials
+import Logging
+import NIOCore
+import NIOPosix
+import SQLiteNIO
+import Synchronization
+
+/// The embedded shard: each project is one SQLite file under `<data>/projects/`.
+///
+/// A bounded set of project databases stays open; the least recently used idle one is closed when
+/// the bound is reached, so ten thousand projects do not mean ten thousand open files.
+final class SQLiteShard: Shard {
+    let name = "local"
+    let dialect = SQLDialect.sqlite
+    private let directory: String
+    private let capacity: Int
+    private let synchronous: String
+    private let threadPool: NIOThreadPool
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+
+    private struct Entry {
+        var file: Task<SQLiteFile, any Error>
+        var leases = 0
+        var lastUsed: UInt64 = 0
+    }
+
+    private struct State {
+        var open: [String: Entry] = [:]
+        var clock: UInt64 = 0
+        var isShutDown = false
+    }
+
+    private let state = Mutex(State())
+
+    init(directory: String, capacity: Int, synchronous: String, threadPool: NIOThreadPool, eventLoopGroup: any EventLoopGroup, logger: Logger) throws {
+        self.directory = directory
+        self.capacity = max(1, capacity)
+        self.synchronous = synchronous
+        self.threadPool = threadPool
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    var openDatabaseCount: Int { state.withLock { $0.open.count } }
+
+    func namespace(for ref: String) -> SQLNamespace { .sqlite }
+
+    private func path(for ref: String) -> String {
+        precondition(Project.isValidRef(ref), "project refs are validated before they reach a shard")
+        return directory + "/" + ref + ".db"
+    }
+
+    /// Leases the project's open database (opening it if needed) for the duration of `body`.
+    private func withFile<T: Sendable>(_ ref: String, _ body: (SQLiteFile) async throws -> T) async throws -> T {
+        let path = path(for: ref)
+        let (task, evicted) = state.withLock { state -> (Task<SQLiteFile, any Error>, [Task<SQLiteFile, any Error>]) in
+            state.clock &+= 1
+            if var entry = state.open[ref] {
+                entry.leases += 1
+                entry.lastUsed = state.clock
+                state.open[ref] = entry
+                return (entry.file, [])
+            }
+            let (eventLoop, threadPool, synchronous, logger) = (eventLoopGroup.any(), self.threadPool, self.synchronous, self.logger)
+            let task = Task {
+                try await SQLiteFile.open(path: path, readers: 2, synchronous: synchronous, threadPool: threadPool, eventLoop: eventLoop, logger: logger)
+            }
+            state.open[ref] = Entry(file: task, leases: 1, lastUsed: state.clock)
+            var evicted: [Task<SQLiteFile, any Error>] = []
+            while state.open.count > capacity,
+                  let victim = state.open.filter({ $0.value.leases == 0 }).min(by: { $0.value.lastUsed < $1.value.lastUsed }) {
+                evicted.append(victim.value.file)
+                state.open[victim.key] = nil
+            }
+            return (task, evicted)
+        }
+        for file in evicted {
+            if let file = try? await file.value { await file.close() }
+        }
+        defer {
+            state.withLock { state in
+                if var entry = state.open[ref] {
+                    entry.leases -= 1
+                    state.open[ref] = entry
+                }
+            }
+        }
+        let file: SQLiteFile
+        do {
+            file = try await task.value
+        } catch {
+            state.withLock { state in
+                if state.open[ref]?.leases == 1 { state.open[ref] = nil }
+            }
+            throw error
+        }
+        return try await body(file)
+    }
+
+    func createProject(ref: String) async throws {
+        try await withFile(ref) { file in
+            try await file.write { connection in
+                _ = try await connection.query("""
+                    CREATE TABLE IF NOT EXISTS "\(Bookkeeping.migrationsTable)" (
+                        position INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        sql TEXT NOT NULL,
+                        applied_at TEXT NOT NULL
+                    )
+                    """)
+            }
+        }
+    }
+
+    func appliedMigrations(ref: String) async throws -> [AppliedMigration] {
+        try await withFile(ref) { file in
+            try await file.read("SELECT name, sql, applied_at FROM \"\(Bookkeeping.migrationsTable)\" ORDER BY position")
+                .map(Self.migration(from:))
+        }
+    }
+
+    func applyMigration(ref: String, name: String, sql: String, plan: @Sendable ([AppliedMigration]) throws -> MigrationPlan) async throws -> MigrationOutcome {
+        try await withFile(ref) { file in
+            try await file.write { connection in
+                let applied = try await connection.query("SELECT name, sql, applied_at FROM \"\(Bookkeeping.migrationsTable)\" ORDER BY position")
+                    .map(Self.migration(from:))
+                if let existing = applied.first(where: { $0.name == name }) {
+                    guard existing.sql == sql else { throw ShardError.migrationConflict(name: name) }
+                    return .alreadyApplied
+                }
+                let migrationPlan = try plan(applied)
+                for statement in migrationPlan.statements {
+                    _ = try await connection.query(statement)
+                }
+                _ = try await connection.query(
+                    "INSERT INTO \"\(Bookkeeping.migrationsTable)\" (name, sql, applied_at) VALUES (?1, ?2, ?3)",
+                    [.text(name), .text(sql), .text(Timestamp.now())]
+                )
+                return .applied(migrationPlan)
+            }
+        }
+    }
+
+    func execute(ref: String, plan: RESTPlan) async throws -> RESTResult {
+        try await withFile(ref) { file in
+            if plan.isWrite {
+                return try await file.write { connection in
+                    try await Self.run(plan) { sql, binds in try await connection.query(sql, binds) }
+                }
+            }
+            return try await Self.run(plan) { sql, binds in try await file.read(sql, binds) }
+        }
+    }
+
+    private static func run(_ plan: RESTPlan, query: (String, [SQLiteData]) async throws -> [SQLiteRow]) async throws -> RESTResult {
+        switch plan.form {
+        case .aggregated:
+            var last: [SQLiteRow] = []
+            for statement in plan.statements {
+                last = try await query(statement.sql, statement.binds.map(\.sqliteData))
+            }
+            guard let row = last.first else { return RESTResult(json: "[]", rowCount: 0, total: nil) }
+            let columns = row.columns
+            return RESTResult(
+                json: columns[0].data.string ?? "[]",
+                rowCount: columns.count > 1 ? columns[1].data.integer ?? 0 : 0,
+                total: columns.count > 2 ? columns[2].data.integer : nil
+            )
+        case .objectPerRow:
+            var json = "["
+            var count = 0
+            for statement in plan.statements {
+                for row in try await query(statement.sql, statement.binds.map(\.sqliteData)) {
+                    if count > 0 { json.append(",") }
+                    json.append(row.columns[0].data.string ?? "null")
+                    count += 1
+                }
+            }
+            json.append("]")
+            return RESTResult(json: json, rowCount: count, total: nil)
+        case .changes:
+            var count = 0
+            for statement in plan.statements {
+                _ = try await query(statement.sql, statement.binds.map(\.sqliteData))
+                count += try await query("SELECT changes()", []).first?.columns[0].data.integer ?? 0
+            }
+            return RESTResult(json: nil, rowCount: count, total: nil)
+        }
+    }
+
+    func checkReady() async throws {
+        guard FileManager.default.isWritableFile(atPath: directory) else {
+            throw ShardNotReady(reason: "project directory \(directory) is not writable")
+        }
+    }
+
+    func shutdown() async {
+        let files = state.withLock { state -> [Task<SQLiteFile, any Error>] in
+            state.isShutDown = true
+            defer { state.open.removeAll() }
+            return state.open.values.map(\.file)
+        }
+        for file in files {
+            if let file = try? await file.value { await file.close() }
+        }
+    }
+
+    private static func migration(from row: SQLiteRow) -> AppliedMigration {
+        AppliedMigration(name: row.columns[0].data.string ?? "", sql: row.columns[1].data.string ?? "", appliedAt: row.columns[2].data.string ?? "")
+    }
+}
+
+struct ShardNotReady: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
+}

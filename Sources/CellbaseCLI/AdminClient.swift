@@ -1,0 +1,43 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Cellbase
+import FoundationEssentials
+import NIOCore
+import NIOHTTP1
+
+/// Talks to a running node's admin API, finding it from the data directory unless told.
+struct AdminConnection: ParsableArguments {
+    @Option(help: "Data directory of the node (to find its URL and admin token).")
+    var data = "./cellbase-data"
+
+    @Option(help: "URL of the node (default: from the data directory).")
+    var url: String?
+
+    @Option(name: .customLong("admin-token"), help: "Admin token (default: from the data directory).")
+    var adminToken: String?
+
+    func request(_ method: HTTPMethod, _ path: String, body: [String: String]? = nil) async throws -> (status: Int, body: String) {
+        guard let base = url ?? StatusFile.read(in: data)?.url else {
+            throw ValidationError("No running node found in \(data); start `cellbase serve` or pass --url")
+        }
+        guard let token = adminToken ?? AdminToken.load(from: data) else {
+            throw ValidationError("No admin token in \(data); pass --admin-token")
+        }
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        return (Int(response.status.code), String(buffer: bytes))
+    }
+}
+
+struct AdminCallFailed: Error, CustomStringConvertible {
+    var status: Int
+    var body: String
+    var description: String { "HTTP \(status): \(body)" }
+}

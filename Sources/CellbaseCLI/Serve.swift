@@ -1,0 +1,87 @@
+import ArgumentParser
+import Cellbase
+import CellbaseSQL
+import Hummingbird
+import NIOCore
+import Logging
+import NIOPosix
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a Cellbase node (embedded SQLite with no flags).")
+
+    @Option(help: "Data directory: control database, admin token, SQLite project files.")
+    var data = "./cellbase-data"
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "HTTP port.")
+    var port = 54321
+
+    @Option(name: .customLong("mqtt-port"), help: "MQTT listener port (the telemetry capability).")
+    var mqttPort = 1883
+
+    @Option(name: .customLong("shard"), help: "A PostgreSQL shard, NAME=postgres://user:pass@host:port/db. Repeatable. 'local' (SQLite) always exists.")
+    var shards: [String] = []
+
+    @Option(name: .customLong("default-shard"), help: "Shard for new projects that name none.")
+    var defaultShard = "local"
+
+    @Option(help: "PostgreSQL URL of a control plane shared by several nodes (default: SQLite in the data directory).")
+    var control: String?
+
+    @Option(name: .customLong("max-rows"), help: "Most rows one Data API response returns.")
+    var maxRows = 1000
+
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted.")
+    var maxBodyBytes = 10 * 1024 * 1024
+
+    @Option(name: .customLong("sqlite-synchronous"), help: "SQLite durability: 'normal' survives a killed process, 'full' also a power cut.")
+    var sqliteSynchronous = "normal"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        var postgresShards: [String: String] = [:]
+        for shard in shards {
+            guard let equals = shard.firstIndex(of: "="), equals != shard.startIndex else {
+                throw ValidationError("--shard takes NAME=URL, got '\(shard)'")
+            }
+            postgresShards[String(shard[..<equals])] = String(shard[shard.index(after: equals)...])
+        }
+        guard ["off", "normal", "full", "extra"].contains(sqliteSynchronous) else {
+            throw ValidationError("--sqlite-synchronous is one of off, normal, full, extra")
+        }
+        var configuration = CellbaseConfiguration(
+            dataDirectory: data,
+            host: host,
+            port: port,
+            postgresShards: postgresShards,
+            defaultShard: defaultShard,
+            controlURL: control,
+            maxBodySize: maxBodyBytes,
+            sqliteSynchronous: sqliteSynchronous
+        )
+        configuration.restLimits.maxRows = maxRows
+
+        // Running Swift concurrency on NIO's event loops saves a thread hop per request.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+
+        var logger = Logger(label: "cellbase")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let host = configuration.host
+        let dataDirectory = configuration.dataDirectory
+        let (app, _) = try await CellbaseBuilder.build(configuration, logger: logger) { node, port in
+            var lines = ["Cellbase is running at http://\(host):\(port)"]
+            lines.append("  admin token: \(AdminToken.path(in: dataDirectory))")
+            if let project = node.defaultProject {
+                lines.append("  project:          \(project.name) (ref \(project.ref), shard \(project.shard))")
+                lines.append("  anon key:         \(project.anonKey)")
+                lines.append("  service_role key: \(project.serviceRoleKey)")
+            }
+            print(lines.joined(separator: "\n"))
+        }
+        try await app.runService()
+    }
+}
