@@ -62,7 +62,9 @@ let package = Package(
             name: "CellbaseTests",
             dependencies: [
                 "Cellbase",
+                "CellbaseSQL",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -15,9 +15,10 @@ struct HealthController {
 
     func ready() async throws -> Response {
         var failures: [(String, String)] = []
-        do { try await control.checkReachable() } catch { failures.append(("control", String(describing: error))) }
+        let control = self.control
+        do { try await withDeadline(.seconds(2)) { try await control.checkReachable() } } catch { failures.append(("control", String(describing: error))) }
         for shard in shards {
-            do { try await shard.checkReady() } catch { failures.append(("shard:" + shard.name, String(describing: error))) }
+            do { try await withDeadline(.seconds(2)) { try await shard.checkReady() } } catch { failures.append(("shard:" + shard.name, String(describing: error))) }
         }
         var json = JSONWriter()
         json.beginObject()
