@@ -102,6 +102,8 @@ final class ProjectService: Sendable {
             throw APIError(.badRequest, code: "migration_invalid", message: "\(name): line \(error.line), column \(error.column): \(error.message)")
         } catch ShardError.migrationConflict(let name) {
             throw APIError(.conflict, code: "migration_conflict", message: "A different migration named '\(name)' was already applied")
+        } catch let error where DatabaseErrors.message(of: error) != nil {
+            throw APIError.badRequest("migration_failed", "\(name): the database refused it: \(DatabaseErrors.message(of: error)!)")
         }
         switch outcome {
         case .alreadyApplied:

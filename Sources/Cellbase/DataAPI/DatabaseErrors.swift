@@ -23,6 +23,13 @@ enum DatabaseErrors {
         return nil
     }
 
+    /// The database's own words for an error it raised; `nil` for errors that are not the database's.
+    static func message(of error: any Error) -> String? {
+        if let error = error as? PSQLError { return error.serverInfo?[.message] ?? "\(error)" }
+        if let error = error as? SQLiteError { return error.message }
+        return nil
+    }
+
     /// PostgREST's status for a SQLSTATE (its `pgErrorStatus` table, reduced to what can occur here).
     static func restError(sqlState: String, message: String, details: String?, hint: String?) -> RESTError {
         let status: Int

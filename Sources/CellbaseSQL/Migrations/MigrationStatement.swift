@@ -1,0 +1,135 @@
+/// A name as written in a migration, with where it was written.
+struct MigrationName: Sendable, Hashable {
+    var value: String
+    var position: MigrationPosition
+}
+
+/// One statement of a migration file, parsed but not yet checked against the schema.
+enum MigrationStatement: Sendable {
+    case createTable(CreateTable)
+    case alterTable(AlterTable)
+    case createIndex(CreateIndex)
+    case dropTables(DropTables)
+    case dropIndexes(DropIndexes)
+    case createPolicy(CreatePolicy)
+    case dropPolicy(DropPolicy)
+
+    struct CreateTable: Sendable {
+        var name: MigrationName
+        var ifNotExists: Bool
+        var columns: [MigrationColumnDefinition]
+        var constraints: [MigrationTableConstraint]
+    }
+
+    struct AlterTable: Sendable {
+        var name: MigrationName
+        var ifExists: Bool
+        var actions: [AlterAction]
+    }
+
+    enum AlterAction: Sendable {
+        case addColumn(MigrationColumnDefinition, ifNotExists: Bool)
+        case dropColumn(MigrationName, ifExists: Bool)
+        case renameColumn(MigrationName, to: MigrationName)
+        case renameTable(to: MigrationName)
+        case rowLevelSecurity(RowLevelSecurityChange)
+    }
+
+    enum RowLevelSecurityChange: Sendable {
+        case enable, disable, force, noForce
+    }
+
+    struct CreateIndex: Sendable {
+        var name: MigrationName?
+        var isUnique: Bool
+        var ifNotExists: Bool
+        var table: MigrationName
+        var columns: [IndexColumn]
+    }
+
+    struct IndexColumn: Sendable {
+        var name: MigrationName
+        var descending: Bool
+    }
+
+    struct DropTables: Sendable {
+        var names: [MigrationName]
+        var ifExists: Bool
+        var cascade: Bool
+    }
+
+    struct DropIndexes: Sendable {
+        var names: [MigrationName]
+        var ifExists: Bool
+    }
+
+    struct CreatePolicy: Sendable {
+        var name: MigrationName
+        var table: MigrationName
+        var isPermissive: Bool
+        var command: Policy.Command
+        var commandPosition: MigrationPosition?
+        var roles: [MigrationName]
+        var using: MigrationExpression?
+        var withCheck: MigrationExpression?
+    }
+
+    struct DropPolicy: Sendable {
+        var name: MigrationName
+        var table: MigrationName
+        var ifExists: Bool
+    }
+}
+
+struct MigrationColumnDefinition: Sendable {
+    var name: MigrationName
+    var type: ColumnType
+    var typePosition: MigrationPosition
+    /// Set by `serial`, `bigserial` and `smallserial`.
+    var serial: Bool
+    var constraints: [MigrationColumnConstraint]
+}
+
+struct MigrationColumnConstraint: Sendable {
+    enum Kind: Sendable {
+        case primaryKey
+        case notNull
+        case null
+        case unique
+        case defaultValue(MigrationDefault)
+        case references(MigrationReference)
+        case check(MigrationExpression)
+        case identity(Identity)
+    }
+
+    var name: MigrationName?
+    var kind: Kind
+    var position: MigrationPosition
+}
+
+struct MigrationTableConstraint: Sendable {
+    enum Kind: Sendable {
+        case primaryKey([MigrationName])
+        case unique([MigrationName])
+        case foreignKey([MigrationName], MigrationReference)
+        case check(MigrationExpression)
+    }
+
+    var name: MigrationName?
+    var kind: Kind
+    var position: MigrationPosition
+}
+
+struct MigrationReference: Sendable {
+    var table: MigrationName
+    /// `nil` when written `REFERENCES t`, meaning t's primary key.
+    var columns: [MigrationName]?
+    var onDelete: ReferentialAction
+}
+
+/// A column default as written: a literal or one of the supported functions, maybe with a cast.
+struct MigrationDefault: Sendable {
+    var value: DefaultValue
+    var cast: ColumnType?
+    var position: MigrationPosition
+}
