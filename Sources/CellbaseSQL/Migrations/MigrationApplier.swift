@@ -263,7 +263,7 @@ struct MigrationApplier {
             case .timestamp: normalized = Canonical.timestamp(text)
             case .timestamptz: normalized = Canonical.timestamptz(text)
             case .uuid: normalized = Canonical.uuid(text)
-            case .json, .jsonb: normalized = MigrationJSON.minified(text)
+            case .json, .jsonb: normalized = (try? JSONParser.parse(Array(text.utf8), maxDepth: 256))?.serialized
             case .bytea: normalized = Self.byteaHex(text)
             case .array: normalized = text.filter { $0 != " " } == "{}" ? "{}" : nil
             default: normalized = nil

@@ -1,0 +1,150 @@
+/// Plans a PostgREST request against a project's schema: the statements to run in one dialect and
+/// how to answer with what they return. Pure: no I/O.
+public struct RESTPlanner: Sendable {
+    public var schema: Schema
+    public var namespace: SQLNamespace
+    public var limits: RESTLimits
+
+    public init(schema: Schema, namespace: SQLNamespace, limits: RESTLimits = RESTLimits()) {
+        self.schema = schema
+        self.namespace = namespace
+        self.limits = limits
+    }
+
+    /// SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32,766; statements stay below this.
+    static let sqliteBindCeiling = 30_000
+    /// The PostgreSQL wire protocol counts parameters in 16 bits.
+    static let maxPostgresBinds = 65_535
+
+    public func plan(_ request: RESTRequest) throws(RESTError) -> RESTPlan {
+        guard let table = schema.table(named: request.table) else {
+            throw RESTError(status: 404, code: "PGRST205", message: "Could not find the table 'public.\(request.table)' in the schema cache")
+        }
+        let query = try RESTQuery(parameters: request.query)
+        let preferences = try RESTPreferences(header: request.prefer)
+        let media = try RESTMediaType(accept: request.accept)
+        var responder = RESTResponder(method: request.method, media: media, preferences: preferences)
+        responder.representation = preferences.returning == .representation
+
+        switch request.method {
+        case .get, .head:
+            return try planRead(table: table, query: query, preferences: preferences, responder: responder)
+        case .post:
+            return try planInsert(table: table, query: query, preferences: preferences, body: request.body, responder: responder)
+        case .patch:
+            return try planUpdate(table: table, query: query, preferences: preferences, body: request.body, responder: responder)
+        case .delete:
+            return try planDelete(table: table, query: query, preferences: preferences, responder: responder)
+        }
+    }
+
+    // MARK: reads
+
+    func planRead(table: Table, query: RESTQuery, preferences: RESTPreferences, responder: RESTResponder) throws(RESTError) -> RESTPlan {
+        var builder = RESTSQLBuilder(table: table, namespace: namespace)
+        let projection = builder.projection(try builder.outputs(query.select ?? [.all]))
+        let whereClause = try builder.whereClause(query.conditions)
+        let orderClause = try builder.orderClause(query.order)
+        let offset = query.offset ?? 0
+        var page = " LIMIT " + builder.bindInteger(min(query.limit ?? limits.maxRows, limits.maxRows))
+        if offset > 0 { page += " OFFSET " + builder.bindInteger(offset) }
+        let total = preferences.count == nil ? "NULL" : "(SELECT count(*) FROM \(builder.qualifiedTable)\(whereClause))"
+        let rows = "FROM \(builder.qualifiedTable)\(whereClause)\(orderClause)\(page)"
+        let sql = switch namespace.dialect {
+        case .postgres:
+            "SELECT coalesce(json_agg(_r), '[]')::text, count(*), \(total) FROM (SELECT \(projection) \(rows)) _r"
+        case .sqlite:
+            "SELECT coalesce(json_group_array(json(_r.j)), '[]'), count(*), \(total) FROM (SELECT \(projection) AS j \(rows)) _r"
+        }
+        var responder = responder
+        responder.offset = offset
+        return RESTPlan(statements: [SQLStatement(sql, binds: builder.binds)], isWrite: false, form: .aggregated, respond: responder.respond)
+    }
+
+    // MARK: writes
+
+    /// What a mutation returns, decided by `Prefer: return=`.
+    struct Returning {
+        /// `nil` for `return=minimal`: statements return nothing and the plan counts changes.
+        var items: [RESTSelectItem]?
+    }
+
+    func returning(table: Table, query: RESTQuery, preferences: RESTPreferences, responder: inout RESTResponder) -> Returning {
+        switch preferences.returning {
+        case .representation?:
+            return Returning(items: query.select ?? [.all])
+        case .headersOnly? where !table.primaryKey.isEmpty && responder.method == .post:
+            responder.location = (table.name, table.primaryKey)
+            return Returning(items: table.primaryKey.map { .field(RESTField(column: $0), alias: nil, cast: nil) })
+        default:
+            return Returning(items: nil)
+        }
+    }
+
+    /// Wraps a data-modifying statement so that it answers in the plan's form: PostgreSQL
+    /// aggregates `RETURNING *` in a CTE; SQLite returns one JSON object per row.
+    func finish(_ statement: String, builder: inout RESTSQLBuilder, returning: Returning) throws(RESTError) -> String {
+        guard let items = returning.items else { return statement }
+        let projection = builder.projection(try builder.outputs(items))
+        switch namespace.dialect {
+        case .postgres:
+            return "WITH _m AS (\(statement) RETURNING *) SELECT coalesce(json_agg(_r), '[]')::text, count(*), NULL FROM (SELECT \(projection) FROM _m) _r"
+        case .sqlite:
+            return "\(statement) RETURNING \(projection)"
+        }
+    }
+
+    func plan(_ statements: [SQLStatement], returning: Returning, responder: RESTResponder) -> RESTPlan {
+        let form: RESTResultForm = returning.items == nil ? .changes : namespace.dialect == .postgres ? .aggregated : .objectPerRow
+        return RESTPlan(statements: statements, isWrite: true, form: form, respond: responder.respond)
+    }
+
+    func requireFilters(_ query: RESTQuery, verb: String) throws(RESTError) {
+        guard !query.conditions.isEmpty else {
+            throw RESTError(status: 400, code: "21000", message: "\(verb) requires a WHERE clause", hint: "Add a filter such as ?id=eq.1 to the request.")
+        }
+        guard query.limit == nil, query.offset == nil else {
+            throw RESTError(status: 400, code: "PGRST100", message: "limit and offset are not supported on \(verb) requests")
+        }
+    }
+
+    func planUpdate(table: Table, query: RESTQuery, preferences: RESTPreferences, body: [UInt8]?, responder: RESTResponder) throws(RESTError) -> RESTPlan {
+        try requireFilters(query, verb: "UPDATE")
+        guard case .object(let members) = try RESTBody.parse(body, maxDepth: limits.maxJSONDepth) else {
+            throw RESTBody.invalid
+        }
+        let row = RESTBody.Row(members)
+        var responder = responder
+        let returning = returning(table: table, query: query, preferences: preferences, responder: &responder)
+        if row.keys.isEmpty { return plan([], returning: returning, responder: responder) }
+
+        var builder = RESTSQLBuilder(table: table, namespace: namespace)
+        var assignments: [String] = []
+        for key in row.keys {
+            let column = try RESTBody.column(key, in: table)
+            if column.identity == .always {
+                throw RESTError(
+                    status: 400, code: "428C9",
+                    message: "column \"\(key)\" can only be updated to DEFAULT",
+                    details: "Column \"\(key)\" is an identity column defined as GENERATED ALWAYS."
+                )
+            }
+            let value = try ValueCoercion.bind(row.values[key] ?? .null, to: column.type, column: key, dialect: namespace.dialect)
+            assignments.append("\(SQLNamespace.quote(key)) = \(builder.bind(value, as: column.type))")
+        }
+        let whereClause = try builder.whereClause(query.conditions)
+        let statement = "UPDATE \(builder.qualifiedTable) SET \(assignments.joined(separator: ", "))\(whereClause)"
+        let sql = try finish(statement, builder: &builder, returning: returning)
+        return plan([SQLStatement(sql, binds: builder.binds)], returning: returning, responder: responder)
+    }
+
+    func planDelete(table: Table, query: RESTQuery, preferences: RESTPreferences, responder: RESTResponder) throws(RESTError) -> RESTPlan {
+        try requireFilters(query, verb: "DELETE")
+        var responder = responder
+        let returning = returning(table: table, query: query, preferences: preferences, responder: &responder)
+        var builder = RESTSQLBuilder(table: table, namespace: namespace)
+        let whereClause = try builder.whereClause(query.conditions)
+        let sql = try finish("DELETE FROM \(builder.qualifiedTable)\(whereClause)", builder: &builder, returning: returning)
+        return plan([SQLStatement(sql, binds: builder.binds)], returning: returning, responder: responder)
+    }
+}
