@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Cellbase
 import CellbaseSQL
 import Hummingbird
@@ -80,7 +81,8 @@ struct Serve: AsyncParsableCommand {
                 lines.append("  anon key:         \(project.anonKey)")
                 lines.append("  service_role key: \(project.serviceRoleKey)")
             }
-            print(lines.joined(separator: "\n"))
+            // Unbuffered, so the keys show up at once when stdout is a pipe or a file.
+            FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         }
         try await app.runService()
     }

@@ -141,12 +141,14 @@ struct DataAPITests {
             #expect(minimal.body.isEmpty)
 
             let upserted = try await client.rest(
-                .post, "todos?on_conflict=title&select=id,title,priority", project: project,
+                .post, "todos?on_conflict=title&select=title,priority", project: project,
                 headers: [prefer: "return=representation,resolution=merge-duplicates"],
                 body: #"[{"title":"b","priority":9},{"title":"c","priority":3}]"#
             )
             #expect(upserted.status == .created)
-            #expect(try upserted.normalizedJSON() == json(#"[{"id":2,"title":"b","priority":9},{"id":3,"title":"c","priority":3}]"#))
+            // Identity values drawn for rows that conflicted are spent on both databases, so the new
+            // row's id is not asserted.
+            #expect(try upserted.normalizedJSON() == json(#"[{"title":"b","priority":9},{"title":"c","priority":3}]"#))
 
             let ignored = try await client.rest(
                 .post, "todos?on_conflict=title&select=id", project: project,
@@ -190,10 +192,11 @@ struct DataAPITests {
                 (.get, "todos?due=gt.yesterday-ish", nil, .badRequest, "22007"),
                 (.get, "todos?id=eqq.1", nil, .badRequest, "PGRST100"),
                 (.get, "todos?or=(id.eq.1", nil, .badRequest, "PGRST100"),
-                (.get, "todos?select=id;drop%20table%20todos", nil, .badRequest, "PGRST100"),
-                (.get, "todos?order=id;drop%20table%20todos", nil, .badRequest, "PGRST100"),
+                (.get, "todos?select=id;drop%20table%20todos", nil, .badRequest, "42703"),
+                (.get, "todos?order=id;drop%20table%20todos", nil, .badRequest, "42703"),
                 (.get, "todos?title=eq.%27%3B%20drop%20table%20todos%3B%20--", nil, .ok, ""),
-                (.get, "todos?title=eq.a%00b", nil, .badRequest, "22P05"),
+                (.get, "todos?title=eq.a%00b", nil, .badRequest, "22021"),
+                (.post, "todos", #"{"title":"a\u0000b"}"#, .badRequest, "22P05"),
                 (.get, "todos?limit=-1", nil, .badRequest, "PGRST100"),
                 (.get, "todos?bad=%zz", nil, .badRequest, "PGRST100"),
                 (.post, "todos", "{not json", .badRequest, "PGRST102"),

@@ -1,6 +1,8 @@
 import CellbaseSQL
 import Foundation
 import HTTPTypes
+import HummingbirdTesting
+import NIOCore
 import JWTKit
 import Testing
 
@@ -122,9 +124,9 @@ struct ProjectTests {
             #expect(bearerOnly.status == .unauthorized)
             #expect(bearerOnly.code == "no_api_key")
 
-            let foreignSecret = try await forgeKey(ref: a.ref, role: "service_role", secret: "not-the-project-secret")
+            let foreignSecret = try await forgeKey(ref: a.ref, role: "service_role", secret: "not-the-project-secret-but-long-enough-for-hmac")
             let expired = try await forgeKey(ref: a.ref, role: "anon", secret: nil, project: client.node.allProjects.first { $0.ref == a.ref }, expiresIn: -60)
-            let unknownRef = try await forgeKey(ref: "zzzzzzzzzzzzzzzzzzzz", role: "anon", secret: "x")
+            let unknownRef = try await forgeKey(ref: "zzzzzzzzzzzzzzzzzzzz", role: "anon", secret: "an-unknown-project-secret-long-enough-for-hmac")
             let badRole = try await forgeKey(ref: a.ref, role: "superuser", secret: nil, project: client.node.allProjects.first { $0.ref == a.ref })
             let noneAlg = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + base64URL(#"{"ref":"\#(a.ref)","role":"service_role","exp":9999999999}"#) + "."
             for key in [foreignSecret, expired, unknownRef, badRole, noneAlg, "garbage", "a.b.c", String(repeating: "x", count: 20_000)] {
@@ -216,7 +218,7 @@ private func base64URL(_ text: String) -> String {
 /// Signs an API key with an arbitrary secret (or the project's own), for negative tests.
 private func forgeKey(ref: String, role: String, secret: String?, project: Project? = nil, expiresIn: TimeInterval = 3600) async throws -> String {
     let keys = JWTKeyCollection()
-    await keys.add(hmac: HMACKey(from: secret ?? project?.jwtSecret ?? "x"), digestAlgorithm: .sha256)
+    await keys.add(hmac: HMACKey(from: secret ?? project?.jwtSecret ?? ""), digestAlgorithm: .sha256)
     let now = Date()
     return try await keys.sign(APIKeyClaims(iss: "cellbase", ref: ref, role: role, iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(expiresIn))))
 }

@@ -95,7 +95,7 @@ public enum CellbaseBuilder {
         var app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
-            services: postgresClients as [any Service],
+            services: postgresClients as [any Service] + [NodeShutdown(control: control, shards: Array(shards.values))],
             onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger

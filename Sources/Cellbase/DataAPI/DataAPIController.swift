@@ -28,7 +28,7 @@ struct DataAPIController {
 
     @Sendable func openAPI(_ request: Request, context: ProjectRequestContext) async throws -> Response {
         let schema = try await projects.catalog(for: context.project)
-        let document = OpenAPIDocument.json(for: schema, title: context.project.name)
+        let document = OpenAPIDocument.json(for: schema, title: context.project.name, basePath: "/rest/v1/")
         return Response(
             status: .ok,
             headers: [.contentType: "application/openapi+json; charset=utf-8"],
@@ -69,16 +69,16 @@ struct DataAPIController {
             accept: request.headers[.accept],
             body: body
         ))
-        let result: RESTResult
+        let answer: RESTResponse
         do {
-            result = try await shard.execute(ref: project.ref, plan: plan)
+            answer = try await shard.execute(ref: project.ref, plan: plan)
+        } catch let error as RESTError {
+            throw error
         } catch {
             guard let mapped = DatabaseErrors.restError(from: error) else { throw error }
             throw mapped
         }
-        let answer = try plan.respond(result)
         var headers = HTTPFields()
-        headers[.contentType] = "application/json; charset=utf-8"
         for (name, value) in answer.headers {
             if let field = HTTPField.Name(name) { headers[field] = value }
         }

@@ -31,6 +31,8 @@ struct ProjectKeys: Sendable {
 
     /// An API key valid for ten years, as Supabase issues them.
     func apiKey(ref: String, role: KeyRole, now: Date = Date()) async throws -> String {
+        // Whole seconds, as every JWT issuer writes them.
+        let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let claims = APIKeyClaims(
             iss: "cellbase",
             ref: ref,

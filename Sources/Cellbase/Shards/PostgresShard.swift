@@ -85,11 +85,11 @@ final class PostgresShard: Shard {
         }
     }
 
-    func execute(ref: String, plan: RESTPlan) async throws -> RESTResult {
+    func execute(ref: String, plan: RESTPlan) async throws -> RESTResponse {
         if plan.isWrite {
-            return try await transaction { connection in try await run(plan, on: connection) }
+            return try await transaction { connection in try plan.respond(try await run(plan, on: connection)) }
         }
-        return try await client.withConnection { connection in try await run(plan, on: connection) }
+        return try plan.respond(try await client.withConnection { connection in try await run(plan, on: connection) })
     }
 
     private func run(_ plan: RESTPlan, on connection: PostgresConnection) async throws -> RESTResult {

@@ -144,14 +144,14 @@ final class SQLiteShard: Shard {
         }
     }
 
-    func execute(ref: String, plan: RESTPlan) async throws -> RESTResult {
+    func execute(ref: String, plan: RESTPlan) async throws -> RESTResponse {
         try await withFile(ref) { file in
             if plan.isWrite {
                 return try await file.write { connection in
-                    try await Self.run(plan) { sql, binds in try await connection.query(sql, binds) }
+                    try plan.respond(try await Self.run(plan) { sql, binds in try await connection.query(sql, binds) })
                 }
             }
-            return try await Self.run(plan) { sql, binds in try await file.read(sql, binds) }
+            return try plan.respond(try await Self.run(plan) { sql, binds in try await file.read(sql, binds) })
         }
     }
 

@@ -28,8 +28,10 @@ public protocol Shard: Sendable {
     /// Applies a migration once, atomically. `plan` receives the migrations applied so far (read
     /// inside the same transaction, so concurrent appliers cannot interleave) and returns the DDL.
     func applyMigration(ref: String, name: String, sql: String, plan: @Sendable ([AppliedMigration]) throws -> MigrationPlan) async throws -> MigrationOutcome
-    /// Runs a Data API plan and reduces its rows as `plan.form` says.
-    func execute(ref: String, plan: RESTPlan) async throws -> RESTResult
+    /// Runs a Data API plan, reduces its rows as `plan.form` says and lets the plan answer. For
+    /// writes the answer is made inside the transaction, so a refusal (PGRST116 on a write, a
+    /// `max-affected` overrun) rolls the write back.
+    func execute(ref: String, plan: RESTPlan) async throws -> RESTResponse
     func checkReady() async throws
     func shutdown() async
 }
