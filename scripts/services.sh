@@ -61,7 +61,9 @@ start_postgres() {
         || { cat "$PG_DIR/server.log" >&2; return 1; }
     pg_run "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c "CREATE ROLE cellbase LOGIN PASSWORD 'cellbase' SUPERUSER" >/dev/null
     pg_run "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c "CREATE DATABASE cellbase OWNER cellbase" >/dev/null
-    export PG_PORT
+    export PG_PORT PG_DIR
+    PG_BIN="$bin"
+    export PG_BIN
     export CELLBASE_TEST_POSTGRES_URL="postgres://cellbase:cellbase@127.0.0.1:$PG_PORT/cellbase"
 }
 

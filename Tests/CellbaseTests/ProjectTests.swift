@@ -222,3 +222,44 @@ private func forgeKey(ref: String, role: String, secret: String?, project: Proje
     let now = Date()
     return try await keys.sign(APIKeyClaims(iss: "cellbase", ref: ref, role: role, iat: IssuedAtClaim(value: now), exp: ExpirationClaim(value: now.addingTimeInterval(expiresIn))))
 }
+
+@Suite("SQLite shard")
+struct SQLiteShardTests {
+    /// More projects than open databases allowed: every project still answers, and the shard
+    /// never holds more files open than its bound.
+    @Test func openDatabasesStayWithinTheirBound() async throws {
+        let node = TestNode(backend: .sqlite)
+        defer { node.removeData() }
+        var configuration = try node.configuration()
+        configuration.maxOpenProjectDatabases = 3
+        let (app, cellbase) = try await CellbaseBuilder.build(configuration)
+        try await app.test(.router) { router in
+            let client = TestClient(client: router, node: cellbase)
+            var projects: [TestProject] = []
+            for index in 0..<8 {
+                let project = try await client.project("bounded\(index)", migration: "create table t (id int primary key, owner text);")
+                _ = try await client.rest(.post, "t", project: project, body: #"{"id":1,"owner":"bounded\#(index)"}"#)
+                projects.append(project)
+            }
+            for (index, project) in projects.enumerated().reversed() {
+                let read = try await client.rest(.get, "t?select=owner", project: project)
+                #expect(try read.normalizedJSON() == json(#"[{"owner":"bounded\#(index)"}]"#))
+            }
+            let shard = try #require(cellbase.projects.shards["local"] as? SQLiteShard)
+            #expect(shard.openDatabaseCount <= 3)
+        }
+    }
+
+    @Test func pathsWithTraversalOrEncodedSlashesFindNoTable() async throws {
+        let node = TestNode(backend: .sqlite)
+        defer { node.removeData() }
+        try await node.run { client in
+            let project = try await client.project(migration: "create table t (id int primary key);")
+            for path in ["..%2F..%2Fadmin%2Fv1%2Fprojects", "t%2F..%2Ft", "%2E%2E", "t%00"] {
+                let answer = try await client.rest(.get, path, project: project)
+                #expect(answer.status == .notFound, "\(path): \(answer.body)")
+                #expect(answer.code == "PGRST205", "\(path)")
+            }
+        }
+    }
+}

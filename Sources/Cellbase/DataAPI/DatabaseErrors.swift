@@ -17,6 +17,10 @@ enum DatabaseErrors {
                 hint: error.serverInfo?[.hint]
             )
         }
+        if error is PSQLError {
+            // No SQLSTATE: the connection itself failed (server down, restarting, unreachable).
+            return RESTError(status: 503, code: "PGRST000", message: "Could not connect with the database of this project's shard", details: String(describing: error))
+        }
         if let error = error as? SQLiteError {
             return restError(sqlite: error.message)
         }
