@@ -66,8 +66,11 @@ struct Serve: AsyncParsableCommand {
         )
         configuration.restLimits.maxRows = maxRows
 
-        // Running Swift concurrency on NIO's event loops saves a thread hop per request.
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // Running Swift concurrency on NIO's event loops saves a thread hop per request
+        // (benchmarks/rest_read.sh measures it; CELLBASE_NIO_EXECUTOR=0 turns it off for that).
+        if ProcessInfo.processInfo.environment["CELLBASE_NIO_EXECUTOR"] != "0" {
+            _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        }
 
         var logger = Logger(label: "cellbase")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
