@@ -263,3 +263,42 @@ struct SQLiteShardTests {
         }
     }
 }
+
+@Suite("Shared PostgreSQL control plane")
+struct SharedControlPlaneTests {
+    /// Two nodes on one PostgreSQL control plane and shard: a project created through the first
+    /// is served by the second, which has never seen it.
+    @Test func aProjectCreatedOnOneNodeIsServedByAnother() async throws {
+        let url = try TestEnvironment.postgresURL()
+        let first = TestNode(backend: .postgres)
+        let second = TestNode(backend: .postgres)
+        defer {
+            first.removeData()
+            second.removeData()
+        }
+        func configuration(_ node: TestNode) throws -> CellbaseConfiguration {
+            var configuration = try node.configuration()
+            configuration.controlURL = url
+            configuration.createDefaultProject = false
+            return configuration
+        }
+        let (firstApp, firstNode) = try await CellbaseBuilder.build(try configuration(first))
+        let (secondApp, secondNode) = try await CellbaseBuilder.build(try configuration(second))
+        let name = "shared\(UInt32.random(in: 0...UInt32.max))"
+        let project = try await firstApp.test(.router) { router in
+            let client = TestClient(client: router, node: firstNode)
+            let project = try await client.project(name, migration: "create table notes (id int primary key, body text);")
+            let written = try await client.rest(.post, "notes", project: project, body: #"{"id":1,"body":"from the first node"}"#)
+            #expect(written.status == .created)
+            return project
+        }
+        try await secondApp.test(.router) { router in
+            let client = TestClient(client: router, node: secondNode)
+            let read = try await client.rest(.get, "notes?select=body", project: project)
+            #expect(try read.normalizedJSON() == json(#"[{"body":"from the first node"}]"#))
+            let listed = try await client.admin(.get, "/admin/v1/projects")
+            guard case .array(let projects) = try listed.json() else { throw UnexpectedAnswer(answer: listed) }
+            #expect(projects.contains { $0["name"] == .string(name) })
+        }
+    }
+}
