@@ -54,9 +54,7 @@ public enum CellbaseBuilder {
         if let controlURL = configuration.controlURL {
             control = PostgresControlStore(client: try postgresClient(controlURL), logger: logger)
         } else {
-            control = try await SQLiteControlStore.open(
-                path: configuration.dataDirectory + "/control.db", threadPool: threadPool, eventLoop: eventLoopGroup.any(), logger: logger
-            )
+            control = try await SQLiteControlStore.open(path: configuration.dataDirectory + "/control.db", threadPool: threadPool)
         }
 
         var shards: [String: any Shard] = [
@@ -65,7 +63,6 @@ public enum CellbaseBuilder {
                 capacity: configuration.maxOpenProjectDatabases,
                 synchronous: configuration.sqliteSynchronous,
                 threadPool: threadPool,
-                eventLoopGroup: eventLoopGroup,
                 logger: logger
             ),
         ]

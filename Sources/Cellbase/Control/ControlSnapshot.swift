@@ -9,12 +9,7 @@ public enum ControlSnapshot {
     public static func projects(dataDirectory: String, controlURL: String?) async throws -> [Project] {
         let logger = Logger(label: "cellbase.status")
         guard let controlURL else {
-            let store = try await SQLiteControlStore.open(
-                path: dataDirectory + "/control.db",
-                threadPool: .singleton,
-                eventLoop: MultiThreadedEventLoopGroup.singleton.any(),
-                logger: logger
-            )
+            let store = try await SQLiteControlStore.open(path: dataDirectory + "/control.db", threadPool: .singleton)
             defer { Task { try? await store.shutdown() } }
             try await store.prepare()
             return try await store.allProjects()

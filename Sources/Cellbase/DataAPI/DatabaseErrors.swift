@@ -1,7 +1,6 @@
 import Foundation
 import CellbaseSQL
 import PostgresNIO
-import SQLiteNIO
 
 /// Maps what a database refused into PostgREST's answer for the same refusal.
 ///
@@ -21,7 +20,7 @@ enum DatabaseErrors {
             // No SQLSTATE: the connection itself failed (server down, restarting, unreachable).
             return RESTError(status: 503, code: "PGRST000", message: "Could not connect with the database of this project's shard", details: String(describing: error))
         }
-        if let error = error as? SQLiteError {
+        if let error = error as? SQLiteFailure {
             return restError(sqlite: error.message)
         }
         return nil
@@ -30,7 +29,7 @@ enum DatabaseErrors {
     /// The database's own words for an error it raised; `nil` for errors that are not the database's.
     static func message(of error: any Error) -> String? {
         if let error = error as? PSQLError { return error.serverInfo?[.message] ?? "\(error)" }
-        if let error = error as? SQLiteError { return error.message }
+        if let error = error as? SQLiteFailure { return error.message }
         return nil
     }
 

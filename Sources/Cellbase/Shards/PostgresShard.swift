@@ -62,7 +62,7 @@ final class PostgresShard: Shard {
         return migrations
     }
 
-    func applyMigration(ref: String, name: String, sql: String, plan: @Sendable ([AppliedMigration]) throws -> MigrationPlan) async throws -> MigrationOutcome {
+    func applyMigration(ref: String, name: String, sql: String, plan: @escaping @Sendable ([AppliedMigration]) throws -> MigrationPlan) async throws -> MigrationOutcome {
         try await transaction { connection in
             var lockBinds = PostgresBindings()
             lockBinds.append("cellbase:migrate:" + ref)

@@ -1,87 +1,87 @@
 import CellbaseSQL
-import Logging
-import NIOCore
 import NIOPosix
-import SQLiteNIO
 import Synchronization
 
-/// One SQLite database file in WAL mode: a writer connection whose transactions are serialised,
-/// and reader connections that run single statements concurrently with it.
+/// One SQLite database file in WAL mode: a writer handle whose transactions are serialised, and
+/// reader handles that run concurrently with it, each on a consistent snapshot.
+///
+/// Every read and every whole write transaction is one job on the thread pool, so SQLite's
+/// blocking calls never run on an event loop and a request pays for one thread hop.
 final class SQLiteFile: Sendable {
     let path: String
-    private let writer: SQLiteConnection
-    private let readers: [SQLiteConnection]
-    private let nextReader = Atomic<Int>(0)
+    private let synchronous: String
+    private let threadPool: NIOThreadPool
+    private let writer: SQLiteHandle
     private let writeLock = AsyncLock()
+    /// Idle reader handles. A job checks one out; more are opened when all are busy.
+    private let idleReaders = Mutex<[SQLiteHandle]>([])
+    private static let maxIdleReaders = 4
 
-    private init(path: String, writer: SQLiteConnection, readers: [SQLiteConnection]) {
+    private init(path: String, synchronous: String, threadPool: NIOThreadPool, writer: SQLiteHandle) {
         self.path = path
+        self.synchronous = synchronous
+        self.threadPool = threadPool
         self.writer = writer
-        self.readers = readers
     }
 
-    static func open(path: String, readers readerCount: Int, synchronous: String, threadPool: NIOThreadPool, eventLoop: any EventLoop, logger: Logger) async throws -> SQLiteFile {
-        let writer = try await SQLiteConnection.open(storage: .file(path: path), threadPool: threadPool, logger: logger, on: eventLoop)
-        do {
-            _ = try await writer.query("PRAGMA journal_mode=WAL")
-            try await Self.configure(writer, synchronous: synchronous)
-            var readers: [SQLiteConnection] = []
-            for _ in 0..<max(1, readerCount) {
-                let reader = try await SQLiteConnection.open(storage: .file(path: path), threadPool: threadPool, logger: logger, on: eventLoop)
-                try await Self.configure(reader, synchronous: synchronous)
-                _ = try await reader.query("PRAGMA query_only=ON")
-                readers.append(reader)
+    static func open(path: String, synchronous: String, threadPool: NIOThreadPool) async throws -> SQLiteFile {
+        let level = ["off", "normal", "full", "extra"].contains(synchronous) ? synchronous : "normal"
+        let writer = try await threadPool.runIfActive {
+            let writer = try SQLiteHandle(path: path)
+            try writer.execute("PRAGMA journal_mode=WAL")
+            try Self.configure(writer, synchronous: level)
+            return writer
+        }
+        return SQLiteFile(path: path, synchronous: level, threadPool: threadPool, writer: writer)
+    }
+
+    private static func configure(_ handle: SQLiteHandle, synchronous: String) throws {
+        try handle.execute("PRAGMA synchronous=\(synchronous.uppercased()); PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000")
+    }
+
+    /// Runs `body` on a reader handle, outside any explicit transaction: each statement sees a
+    /// consistent snapshot of its own.
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteHandle) throws -> T) async throws -> T {
+        try await threadPool.runIfActive { [self] in
+            let reader = try idleReaders.withLock { $0.popLast() } ?? openReader()
+            defer {
+                idleReaders.withLock { readers in
+                    if readers.count < Self.maxIdleReaders { readers.append(reader) }
+                }
             }
-            return SQLiteFile(path: path, writer: writer, readers: readers)
-        } catch {
-            try? await writer.close()
-            throw error
+            return try body(reader)
         }
     }
 
-    private static func configure(_ connection: SQLiteConnection, synchronous: String) async throws {
-        let level = ["off", "normal", "full", "extra"].contains(synchronous) ? synchronous : "normal"
-        _ = try await connection.query("PRAGMA synchronous=\(level.uppercased())")
-        _ = try await connection.query("PRAGMA foreign_keys=ON")
-        _ = try await connection.query("PRAGMA busy_timeout=5000")
-    }
-
-    /// Runs one statement outside any explicit transaction (a consistent snapshot of its own).
-    func read(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
-        let index = nextReader.add(1, ordering: .relaxed).newValue % readers.count
-        return try await readers[index].query(sql, binds)
+    private func openReader() throws -> SQLiteHandle {
+        let reader = try SQLiteHandle(path: path)
+        try Self.configure(reader, synchronous: synchronous)
+        try reader.execute("PRAGMA query_only=ON")
+        return reader
     }
 
     /// Runs `body` inside `BEGIN IMMEDIATE ... COMMIT` on the writer, rolled back if it throws.
-    func write<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteHandle) throws -> T) async throws -> T {
         try await writeLock.withLock {
-            _ = try await writer.query("BEGIN IMMEDIATE")
-            do {
-                let result = try await body(writer)
-                _ = try await writer.query("COMMIT")
-                return result
-            } catch {
-                _ = try? await writer.query("ROLLBACK")
-                throw error
+            try await threadPool.runIfActive { [writer] in
+                try writer.execute("BEGIN IMMEDIATE")
+                do {
+                    let result = try body(writer)
+                    try writer.execute("COMMIT")
+                    return result
+                } catch {
+                    try? writer.execute("ROLLBACK")
+                    throw error
+                }
             }
         }
     }
 
+    /// Waits for the running write, then lets the idle readers go. The writer closes when the
+    /// file is released; callers stop using the file before closing it.
     func close() async {
-        for reader in readers { try? await reader.close() }
-        try? await writer.close()
-    }
-}
-
-extension SQLValue {
-    var sqliteData: SQLiteData {
-        switch self {
-        case .null: .null
-        case .integer(let value): .integer(Int(value))
-        case .double(let value): .float(value)
-        case .text(let value): .text(value)
-        case .bool(let value): .integer(value ? 1 : 0)
-        case .blob(let bytes): .blob(ByteBuffer(bytes: bytes))
+        try? await writeLock.withLock {
+            idleReaders.withLock { $0.removeAll() }
         }
     }
 }

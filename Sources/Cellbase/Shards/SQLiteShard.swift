@@ -1,9 +1,7 @@
 import CellbaseSQL
 import FoundationEssentials
 import Logging
-import NIOCore
 import NIOPosix
-import SQLiteNIO
 import Synchronization
 
 /// The embedded shard: each project is one SQLite file under `<data>/projects/`.
@@ -17,7 +15,6 @@ final class SQLiteShard: Shard {
     private let capacity: Int
     private let synchronous: String
     private let threadPool: NIOThreadPool
-    private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
 
     private struct Entry {
@@ -34,12 +31,11 @@ final class SQLiteShard: Shard {
 
     private let state = Mutex(State())
 
-    init(directory: String, capacity: Int, synchronous: String, threadPool: NIOThreadPool, eventLoopGroup: any EventLoopGroup, logger: Logger) throws {
+    init(directory: String, capacity: Int, synchronous: String, threadPool: NIOThreadPool, logger: Logger) throws {
         self.directory = directory
         self.capacity = max(1, capacity)
         self.synchronous = synchronous
         self.threadPool = threadPool
-        self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
@@ -64,9 +60,9 @@ final class SQLiteShard: Shard {
                 state.open[ref] = entry
                 return (entry.file, [])
             }
-            let (eventLoop, threadPool, synchronous, logger) = (eventLoopGroup.any(), self.threadPool, self.synchronous, self.logger)
+            let (threadPool, synchronous) = (self.threadPool, self.synchronous)
             let task = Task {
-                try await SQLiteFile.open(path: path, readers: 2, synchronous: synchronous, threadPool: threadPool, eventLoop: eventLoop, logger: logger)
+                try await SQLiteFile.open(path: path, synchronous: synchronous, threadPool: threadPool)
             }
             state.open[ref] = Entry(file: task, leases: 1, lastUsed: state.clock)
             var evicted: [Task<SQLiteFile, any Error>] = []
@@ -102,8 +98,8 @@ final class SQLiteShard: Shard {
 
     func createProject(ref: String) async throws {
         try await withFile(ref) { file in
-            try await file.write { connection in
-                _ = try await connection.query("""
+            try await file.write { handle in
+                try handle.execute("""
                     CREATE TABLE IF NOT EXISTS "\(Bookkeeping.migrationsTable)" (
                         position INTEGER PRIMARY KEY,
                         name TEXT NOT NULL UNIQUE,
@@ -117,27 +113,26 @@ final class SQLiteShard: Shard {
 
     func appliedMigrations(ref: String) async throws -> [AppliedMigration] {
         try await withFile(ref) { file in
-            try await file.read("SELECT name, sql, applied_at FROM \"\(Bookkeeping.migrationsTable)\" ORDER BY position")
-                .map(Self.migration(from:))
+            try await file.read(Self.readMigrations)
         }
     }
 
-    func applyMigration(ref: String, name: String, sql: String, plan: @Sendable ([AppliedMigration]) throws -> MigrationPlan) async throws -> MigrationOutcome {
+    func applyMigration(ref: String, name: String, sql: String, plan: @escaping @Sendable ([AppliedMigration]) throws -> MigrationPlan) async throws -> MigrationOutcome {
         try await withFile(ref) { file in
-            try await file.write { connection in
-                let applied = try await connection.query("SELECT name, sql, applied_at FROM \"\(Bookkeeping.migrationsTable)\" ORDER BY position")
-                    .map(Self.migration(from:))
+            let appliedAt = Timestamp.now()
+            return try await file.write { handle in
+                let applied = try Self.readMigrations(handle)
                 if let existing = applied.first(where: { $0.name == name }) {
                     guard existing.sql == sql else { throw ShardError.migrationConflict(name: name) }
                     return .alreadyApplied
                 }
                 let migrationPlan = try plan(applied)
                 for statement in migrationPlan.statements {
-                    _ = try await connection.query(statement)
+                    try handle.execute(statement)
                 }
-                _ = try await connection.query(
+                try handle.query(
                     "INSERT INTO \"\(Bookkeeping.migrationsTable)\" (name, sql, applied_at) VALUES (?1, ?2, ?3)",
-                    [.text(name), .text(sql), .text(Timestamp.now())]
+                    [.text(name), .text(sql), .text(appliedAt)]
                 )
                 return .applied(migrationPlan)
             }
@@ -147,35 +142,33 @@ final class SQLiteShard: Shard {
     func execute(ref: String, plan: RESTPlan) async throws -> RESTResponse {
         try await withFile(ref) { file in
             if plan.isWrite {
-                return try await file.write { connection in
-                    try plan.respond(try await Self.run(plan) { sql, binds in try await connection.query(sql, binds) })
-                }
+                return try await file.write { handle in try plan.respond(try Self.run(plan, on: handle)) }
             }
-            return try plan.respond(try await Self.run(plan) { sql, binds in try await file.read(sql, binds) })
+            return try plan.respond(try await file.read { handle in try Self.run(plan, on: handle) })
         }
     }
 
-    private static func run(_ plan: RESTPlan, query: (String, [SQLiteData]) async throws -> [SQLiteRow]) async throws -> RESTResult {
+    private static func run(_ plan: RESTPlan, on handle: SQLiteHandle) throws -> RESTResult {
         switch plan.form {
         case .aggregated:
-            var last: [SQLiteRow] = []
+            var result = RESTResult(json: "[]", rowCount: 0, total: nil)
             for statement in plan.statements {
-                last = try await query(statement.sql, statement.binds.map(\.sqliteData))
+                try handle.query(statement.sql, statement.binds) { row in
+                    result = RESTResult(
+                        json: row.text(0) ?? "[]",
+                        rowCount: row.columnCount > 1 ? row.integer(1) ?? 0 : 0,
+                        total: row.columnCount > 2 ? row.integer(2) : nil
+                    )
+                }
             }
-            guard let row = last.first else { return RESTResult(json: "[]", rowCount: 0, total: nil) }
-            let columns = row.columns
-            return RESTResult(
-                json: columns[0].data.string ?? "[]",
-                rowCount: columns.count > 1 ? columns[1].data.integer ?? 0 : 0,
-                total: columns.count > 2 ? columns[2].data.integer : nil
-            )
+            return result
         case .objectPerRow:
             var json = "["
             var count = 0
             for statement in plan.statements {
-                for row in try await query(statement.sql, statement.binds.map(\.sqliteData)) {
+                try handle.query(statement.sql, statement.binds) { row in
                     if count > 0 { json.append(",") }
-                    json.append(row.columns[0].data.string ?? "null")
+                    json.append(row.text(0) ?? "null")
                     count += 1
                 }
             }
@@ -184,8 +177,8 @@ final class SQLiteShard: Shard {
         case .changes:
             var count = 0
             for statement in plan.statements {
-                _ = try await query(statement.sql, statement.binds.map(\.sqliteData))
-                count += try await query("SELECT changes()", []).first?.columns[0].data.integer ?? 0
+                try handle.query(statement.sql, statement.binds)
+                count += handle.changes
             }
             return RESTResult(json: nil, rowCount: count, total: nil)
         }
@@ -208,8 +201,12 @@ final class SQLiteShard: Shard {
         }
     }
 
-    private static func migration(from row: SQLiteRow) -> AppliedMigration {
-        AppliedMigration(name: row.columns[0].data.string ?? "", sql: row.columns[1].data.string ?? "", appliedAt: row.columns[2].data.string ?? "")
+    private static func readMigrations(_ handle: SQLiteHandle) throws -> [AppliedMigration] {
+        var migrations: [AppliedMigration] = []
+        try handle.query("SELECT name, sql, applied_at FROM \"\(Bookkeeping.migrationsTable)\" ORDER BY position", []) { row in
+            migrations.append(AppliedMigration(name: row.text(0) ?? "", sql: row.text(1) ?? "", appliedAt: row.text(2) ?? ""))
+        }
+        return migrations
     }
 }
 

@@ -27,7 +27,7 @@ public protocol Shard: Sendable {
     func appliedMigrations(ref: String) async throws -> [AppliedMigration]
     /// Applies a migration once, atomically. `plan` receives the migrations applied so far (read
     /// inside the same transaction, so concurrent appliers cannot interleave) and returns the DDL.
-    func applyMigration(ref: String, name: String, sql: String, plan: @Sendable ([AppliedMigration]) throws -> MigrationPlan) async throws -> MigrationOutcome
+    func applyMigration(ref: String, name: String, sql: String, plan: @escaping @Sendable ([AppliedMigration]) throws -> MigrationPlan) async throws -> MigrationOutcome
     /// Runs a Data API plan, reduces its rows as `plan.form` says and lets the plan answer. For
     /// writes the answer is made inside the transaction, so a refusal (PGRST116 on a write, a
     /// `max-affected` overrun) rolls the write back.
