@@ -52,9 +52,11 @@ final class SQLiteHandle: @unchecked Sendable {
     /// Runs one statement, calling `row` for each result row.
     func query(_ sql: String, _ binds: [SQLValue], row: (SQLiteRow) throws -> Void = { _ in }) throws {
         let statement = try prepared(sql)
-        defer {
-            sqlite_nio_sqlite3_reset(statement)
-            sqlite_nio_sqlite3_clear_bindings(statement)
+        // Bindings are not cleared after a run: clearing a LIMIT parameter makes SQLite re-prepare
+        // the statement on its next step. Every parameter is bound anew on every run instead.
+        defer { sqlite_nio_sqlite3_reset(statement) }
+        guard Int(sqlite_nio_sqlite3_bind_parameter_count(statement)) == binds.count else {
+            throw SQLiteFailure(code: SQLITE_RANGE, message: "statement has \(sqlite_nio_sqlite3_bind_parameter_count(statement)) parameters, \(binds.count) values given")
         }
         for (offset, value) in binds.enumerated() {
             try bind(value, at: Int32(offset + 1), to: statement)
