@@ -1,5 +1,6 @@
 import CellbaseSQL
 import Hummingbird
+import NIOCore
 
 /// `/admin/v1`: projects and their migrations, for the operator (admin token).
 struct AdminController {
@@ -97,7 +98,7 @@ struct AdminController {
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: CellbaseRequestContext) async throws -> T {
         do {
             return try await request.decode(as: type, context: context)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, code: "request_too_large", message: "The request body is too large")
         } catch {
             throw APIError.badRequest("invalid_body", "The body is not the expected JSON: \(String(describing: T.self)) fields")

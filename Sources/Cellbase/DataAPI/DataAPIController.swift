@@ -102,7 +102,8 @@ struct DataAPIController {
         do {
             let buffer = try await request.body.collect(upTo: limit)
             return Array(buffer.readableBytesView)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
+            // A chunked body carries no Content-Length: the limit is found while collecting.
             throw tooLarge(limit)
         }
     }

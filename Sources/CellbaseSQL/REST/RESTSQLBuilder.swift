@@ -264,16 +264,19 @@ struct RESTSQLBuilder {
         let kind = isObject ? "object" : "array"
         let keyMatch = isObject ? "e.key = f.key AND " : ""
         let same = keyMatch + "e.atom IS f.atom AND (e.type = f.type OR (e.type IN ('integer', 'real') AND f.type IN ('integer', 'real')))"
+        let test: String
         switch op {
         case .cs:
-            return "(json_type(\(lhs)) = '\(kind)' AND NOT EXISTS (SELECT 1 FROM json_each(\(placeholder)) AS f "
+            test = "(json_type(\(lhs)) = '\(kind)' AND NOT EXISTS (SELECT 1 FROM json_each(\(placeholder)) AS f "
                 + "WHERE NOT EXISTS (SELECT 1 FROM json_each(\(lhs)) AS e WHERE \(same))))"
         case .cd:
-            return "(json_type(\(lhs)) = '\(kind)' AND NOT EXISTS (SELECT 1 FROM json_each(\(lhs)) AS e "
+            test = "(json_type(\(lhs)) = '\(kind)' AND NOT EXISTS (SELECT 1 FROM json_each(\(lhs)) AS e "
                 + "WHERE NOT EXISTS (SELECT 1 FROM json_each(\(placeholder)) AS f WHERE \(same))))"
         default:
-            return "EXISTS (SELECT 1 FROM json_each(\(lhs)) AS e, json_each(\(placeholder)) AS f WHERE \(same))"
+            test = "EXISTS (SELECT 1 FROM json_each(\(lhs)) AS e, json_each(\(placeholder)) AS f WHERE \(same))"
         }
+        // NULL in, NULL out, as PostgreSQL's @>, <@ and && answer: so `not.cs` skips NULL rows too.
+        return "CASE WHEN \(lhs) IS NULL THEN NULL ELSE \(test) END"
     }
 
     static let nestedContainment = RESTError(

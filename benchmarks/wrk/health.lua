@@ -1,0 +1,2 @@
+-- GET of the URL given to wrk (`/health/live`), with the shared RESULT line.
+require("common")
