@@ -71,6 +71,9 @@ final class SQLiteHandle: @unchecked Sendable {
         }
     }
 
+    /// Whether a transaction is open. SQLite ends one by itself on some errors (disk full, I/O).
+    var isInTransaction: Bool { sqlite_nio_sqlite3_get_autocommit(database) == 0 }
+
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     var changes: Int { Int(sqlite_nio_sqlite3_changes64(database)) }
 
