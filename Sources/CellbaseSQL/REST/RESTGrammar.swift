@@ -223,7 +223,9 @@ public enum RESTGrammar {
 /// A cursor over one parameter's text that produces PostgREST-style parse errors.
 struct GrammarScanner {
     let text: String
-    let characters: [Character]
+    /// Unicode scalars rather than Characters: the grammar's delimiters are all ASCII, and
+    /// scanning scalars skips grapheme breaking on every request.
+    let characters: [Unicode.Scalar]
     let what: String
     var index = 0
     /// Groups and embeddings open at the cursor; bounded so hostile input cannot exhaust the stack.
@@ -232,16 +234,22 @@ struct GrammarScanner {
 
     init(_ text: String, what: String) {
         self.text = text
-        self.characters = Array(text)
+        self.characters = Array(text.unicodeScalars)
         self.what = what
     }
 
     var isAtEnd: Bool { index >= characters.count }
-    var peek: Character? { isAtEnd ? nil : characters[index] }
+    var peek: Unicode.Scalar? { isAtEnd ? nil : characters[index] }
+
+    func string(_ range: Range<Int>) -> String {
+        var scalars = String.UnicodeScalarView()
+        scalars.append(contentsOf: characters[range])
+        return String(scalars)
+    }
 
     func peek(_ literal: String) -> Bool {
         var position = index
-        for character in literal {
+        for character in literal.unicodeScalars {
             guard position < characters.count, characters[position] == character else { return false }
             position += 1
         }
@@ -250,20 +258,20 @@ struct GrammarScanner {
 
     mutating func consume(_ literal: String) -> Bool {
         guard peek(literal) else { return false }
-        index += literal.count
+        index += literal.unicodeScalars.count
         return true
     }
 
     mutating func rest() -> String {
         defer { index = characters.count }
-        return String(characters[index...])
+        return string(index..<characters.count)
     }
 
     /// Letters, digits and `_`, possibly empty.
     mutating func word() -> String {
         let start = index
-        while let character = peek, character.isLetter || character.isNumber || character == "_" { index += 1 }
-        return String(characters[start..<index])
+        while let character = peek, character.properties.isAlphabetic || character.properties.numericType != nil || character == "_" { index += 1 }
+        return string(start..<index)
     }
 
     func error(details: String) -> RESTError {
@@ -285,12 +293,12 @@ struct GrammarScanner {
     }
 
     /// A quoted name (`"a,b"`, with `\` escapes), or the characters up to one of `stops` or `->`.
-    mutating func name(stops: Set<Character>) throws(RESTError) -> String {
+    mutating func name(stops: Set<Unicode.Scalar>) throws(RESTError) -> String {
         if consume("\"") { return try quotedRest() }
         let start = index
         while let character = peek, !stops.contains(character), !peek("->") { index += 1 }
         guard index > start else { throw unexpected(expecting: "field name") }
-        return String(characters[start..<index])
+        return string(start..<index)
     }
 
     /// After an opening `"`: up to the closing one, with `\x` meaning `x`.
@@ -302,22 +310,22 @@ struct GrammarScanner {
             case "\"": return value
             case "\\":
                 guard let escaped = peek else { throw unexpected(expecting: "escaped character") }
-                value.append(escaped)
+                value.unicodeScalars.append(escaped)
                 index += 1
-            default: value.append(character)
+            default: value.unicodeScalars.append(character)
             }
         }
         throw unexpected(expecting: "closing quote")
     }
 
-    mutating func field(stops: Set<Character>) throws(RESTError) -> RESTField {
+    mutating func field(stops: Set<Unicode.Scalar>) throws(RESTError) -> RESTField {
         var field = RESTField(column: try name(stops: stops))
         while let step = try pathStep(stops: stops) { field.path.append(step) }
         return field
     }
 
     /// `->key` or `->>key`, or `nil` when no arrow follows.
-    mutating func pathStep(stops: Set<Character>) throws(RESTError) -> RESTPathStep? {
+    mutating func pathStep(stops: Set<Unicode.Scalar>) throws(RESTError) -> RESTPathStep? {
         let asText: Bool
         if consume("->>") {
             asText = true
@@ -331,7 +339,7 @@ struct GrammarScanner {
 
     // MARK: select
 
-    static let selectStops: Set<Character> = [",", ":", "(", ")", "!", ".", "\""]
+    static let selectStops: Set<Unicode.Scalar> = [",", ":", "(", ")", "!", ".", "\""]
 
     mutating func selectItems() throws(RESTError) -> [RESTSelectItem] {
         var items: [RESTSelectItem] = []
@@ -394,7 +402,7 @@ struct GrammarScanner {
         if peek == "(" || RESTOperator.unsupported.contains(name) {
             var spelled = name
             if consume("(") {
-                let modifier = String(characters[index...].prefix { $0 != ")" })
+                let modifier = string(index..<(characters[index...].firstIndex(of: ")") ?? characters.count))
                 spelled += "(\(modifier))"
             }
             throw RESTError(
@@ -429,7 +437,7 @@ struct GrammarScanner {
             } else {
                 let start = index
                 while let character = peek, character != ",", character != ")" { index += 1 }
-                let raw = String(characters[start..<index])
+                let raw = string(start..<index)
                 values.append(raw.lowercased() == "null" ? nil : raw)
             }
         } while consume(",")
@@ -440,7 +448,7 @@ struct GrammarScanner {
 
     // MARK: logic trees
 
-    static let logicStops: Set<Character> = [".", ",", "(", ")"]
+    static let logicStops: Set<Unicode.Scalar> = [".", ",", "(", ")"]
 
     mutating func logicGroupBody() throws(RESTError) -> [RESTCondition] {
         guard consume("(") else { throw unexpected(expecting: "\"(\"") }
@@ -488,11 +496,11 @@ struct GrammarScanner {
                 index += 1
                 if character == "\\" { index += 1; continue }
                 if character == "\"" { inQuotes.toggle() }
-                if character == "}" && !inQuotes { return String(characters[start..<index]) }
+                if character == "}" && !inQuotes { return string(start..<index) }
             }
             throw unexpected(expecting: "\"}\"")
         }
         while let character = peek, character != ",", character != ")" { index += 1 }
-        return String(characters[start..<index])
+        return string(start..<index)
     }
 }
