@@ -281,11 +281,11 @@ public enum ValueCoercion {
                     index += 1
                     continue
                 }
-                guard let high = hexValue(bytes[index]) else { throw invalidHexDigit(bytes[index]) }
+                guard let high = bytes[index].hexDigitValue else { throw invalidHexDigit(bytes[index]) }
                 guard index + 1 < bytes.count else {
                     throw RESTError(status: 400, code: "22023", message: "invalid hexadecimal data: odd number of digits")
                 }
-                guard let low = hexValue(bytes[index + 1]) else { throw invalidHexDigit(bytes[index + 1]) }
+                guard let low = bytes[index + 1].hexDigitValue else { throw invalidHexDigit(bytes[index + 1]) }
                 output.append(high << 4 | low)
                 index += 2
             }
@@ -314,15 +314,6 @@ public enum ValueCoercion {
             }
         }
         return output
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     // MARK: - Arrays

@@ -48,7 +48,7 @@ public enum Canonical {
         var output = ""
         output.reserveCapacity(36)
         for index in 0..<32 {
-            guard let byte = next, let digit = hexDigitValue(byte) else { return nil }
+            guard let byte = next, let digit = byte.hexDigitValue.map(Int.init) else { return nil }
             if index == 8 || index == 12 || index == 16 || index == 20 { output.append("-") }
             output.append(Character(Unicode.Scalar(hexDigits[digit])))
             next = bytes.next()
@@ -112,15 +112,6 @@ public enum Canonical {
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private static func hexDigitValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a")) + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A")) + 10
-        default: nil
-        }
-    }
 }
 
 /// The fields of a date or timestamp as written, validated but not yet converted.
