@@ -10,9 +10,10 @@ public enum ControlSnapshot {
         let logger = Logger(label: "cellbase.status")
         guard let controlURL else {
             let store = try await SQLiteControlStore.open(path: dataDirectory + "/control.db", threadPool: .singleton)
-            defer { Task { try? await store.shutdown() } }
             try await store.prepare()
-            return try await store.allProjects()
+            let projects = try await store.allProjects()
+            try await store.shutdown()
+            return projects
         }
         let client = PostgresClient(configuration: try PostgresURL.configuration(controlURL), backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: [Project]?.self) { group in
