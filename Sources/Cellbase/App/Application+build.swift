@@ -14,13 +14,10 @@ public struct CellbaseNode: Sendable {
     public let adminToken: String
     let directory: ProjectDirectory
     let projects: ProjectService
-    let control: any ControlStore
-    let postgresClients: [PostgresClient]
 
     /// The project `default`, once the node has started.
     public var defaultProject: Project? { directory.project(named: "default") }
     public var allProjects: [Project] { directory.projects }
-    public var shardNames: [String] { projects.shards.keys.sorted() }
 }
 
 public enum CellbaseBuilder {
@@ -76,7 +73,7 @@ public enum CellbaseBuilder {
 
         let directory = ProjectDirectory(store: control)
         let projects = ProjectService(directory: directory, shards: shards, defaultShard: configuration.defaultShard, logger: logger)
-        let node = CellbaseNode(configuration: configuration, adminToken: adminToken, directory: directory, projects: projects, control: control, postgresClients: postgresClients)
+        let node = CellbaseNode(configuration: configuration, adminToken: adminToken, directory: directory, projects: projects)
 
         let router = Router(context: CellbaseRequestContext.self)
         HealthController(control: control, shards: shards.values.sorted { $0.name < $1.name }).addRoutes(to: router)

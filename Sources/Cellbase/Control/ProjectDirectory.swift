@@ -23,7 +23,6 @@ final class ProjectDirectory: Sendable {
         var projects: [String: Project] = [:]
         var verifiers: [String: ProjectKeys] = [:]
         var keys: [String: CachedKey] = [:]
-        var lastReload = Date.distantPast
     }
 
     static let maxCachedKeys = 100_000
@@ -39,7 +38,6 @@ final class ProjectDirectory: Sendable {
         let projects = try await store.allProjects()
         state.withLock { state in
             state.projects = Dictionary(projects.map { ($0.ref, $0) }, uniquingKeysWith: { $1 })
-            state.lastReload = Date()
         }
     }
 

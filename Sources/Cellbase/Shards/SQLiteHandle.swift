@@ -145,6 +145,4 @@ struct SQLiteFailure: Error, CustomStringConvertible {
     var message: String
 
     var description: String { "SQLite error \(code): \(message)" }
-
-    var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
 }

@@ -26,7 +26,6 @@ final class SQLiteShard: Shard {
     private struct State {
         var open: [String: Entry] = [:]
         var clock: UInt64 = 0
-        var isShutDown = false
     }
 
     private let state = Mutex(State())
@@ -192,7 +191,6 @@ final class SQLiteShard: Shard {
 
     func shutdown() async {
         let files = state.withLock { state -> [Task<SQLiteFile, any Error>] in
-            state.isShutDown = true
             defer { state.open.removeAll() }
             return state.open.values.map(\.file)
         }
