@@ -25,6 +25,15 @@ let representation: HTTPFields = [prefer: "return=representation"]
 /// The Data API through the real application, on SQLite and on PostgreSQL.
 @Suite("Data API")
 struct DataAPITests {
+    /// A fresh node on `backend` with one project holding the `todos` table.
+    static func withTodos(_ backend: Backend, _ test: @Sendable (TestClient, TestProject) async throws -> Void) async throws {
+        let node = TestNode(backend: backend)
+        defer { node.removeData() }
+        try await node.run { client in
+            try await test(client, try await client.project(migration: todosMigration))
+        }
+    }
+
     /// Inserts the two rows most tests start from.
     static func seed(_ client: TestClient, _ project: TestProject) async throws {
         let inserted = try await client.rest(
@@ -36,10 +45,7 @@ struct DataAPITests {
 
     @Test(arguments: Backend.allCases)
     func insertReturnsRowsRenderedLikePostgREST(backend: Backend) async throws {
-        let node = TestNode(backend: backend)
-        defer { node.removeData() }
-        try await node.run { client in
-            let project = try await client.project(migration: todosMigration)
+        try await Self.withTodos(backend) { client, project in
             let inserted = try await client.rest(
                 .post, #"todos?columns="title","done","priority","tags","meta","due","amount"&select=id,title,done,priority,tags,meta,due,amount"#,
                 project: project, headers: representation,
@@ -55,10 +61,7 @@ struct DataAPITests {
 
     @Test(arguments: Backend.allCases)
     func selectFiltersOrderAndCount(backend: Backend) async throws {
-        let node = TestNode(backend: backend)
-        defer { node.removeData() }
-        try await node.run { client in
-            let project = try await client.project(migration: todosMigration)
+        try await Self.withTodos(backend) { client, project in
             try await Self.seed(client, project)
 
             let notDone = try await client.rest(.get, "todos?select=id,title&done=eq.false", project: project)
@@ -103,10 +106,7 @@ struct DataAPITests {
 
     @Test(arguments: Backend.allCases)
     func singleObjectAndPGRST116(backend: Backend) async throws {
-        let node = TestNode(backend: backend)
-        defer { node.removeData() }
-        try await node.run { client in
-            let project = try await client.project(migration: todosMigration)
+        try await Self.withTodos(backend) { client, project in
             try await Self.seed(client, project)
             let object: HTTPFields = [.accept: "application/vnd.pgrst.object+json"]
 
@@ -126,10 +126,7 @@ struct DataAPITests {
 
     @Test(arguments: Backend.allCases)
     func updateDeleteAndUpsert(backend: Backend) async throws {
-        let node = TestNode(backend: backend)
-        defer { node.removeData() }
-        try await node.run { client in
-            let project = try await client.project(migration: todosMigration)
+        try await Self.withTodos(backend) { client, project in
             try await Self.seed(client, project)
 
             let updated = try await client.rest(.patch, "todos?id=eq.1&select=id,title,done", project: project, headers: representation, body: #"{"title":"A","done":true}"#)
@@ -176,10 +173,7 @@ struct DataAPITests {
     /// Every hostile request gets a 4xx in PostgREST's shape, and the table is intact afterwards.
     @Test(arguments: Backend.allCases)
     func hostileRequests(backend: Backend) async throws {
-        let node = TestNode(backend: backend)
-        defer { node.removeData() }
-        try await node.run { client in
-            let project = try await client.project(migration: todosMigration)
+        try await Self.withTodos(backend) { client, project in
             try await Self.seed(client, project)
             let cases: [(HTTPRequest.Method, String, String?, HTTPResponse.Status, String)] = [
                 (.get, "nope", nil, .notFound, "PGRST205"),
@@ -234,10 +228,7 @@ struct DataAPITests {
 
     @Test(arguments: Backend.allCases)
     func openAPIDocumentListsTables(backend: Backend) async throws {
-        let node = TestNode(backend: backend)
-        defer { node.removeData() }
-        try await node.run { client in
-            let project = try await client.project(migration: todosMigration)
+        try await Self.withTodos(backend) { client, project in
             let document = try await client.rest(.get, "", project: project)
             #expect(document.status == .ok)
             let parsed = try document.json()
