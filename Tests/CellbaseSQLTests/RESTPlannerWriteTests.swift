@@ -8,7 +8,7 @@ import Testing
         let body = #"{"title":"a","done":true,"tags":["x","y"],"data":{"k":1}}"#
         let postgres = try F.plan(.post, [("select", "id,title")], prefer: "return=representation", body: body, dialect: .postgres)
         #expect(postgres.statements == [SQLStatement(
-            #"WITH _m AS (INSERT INTO "p_1"."todos" ("title", "done", "tags", "data") VALUES ($1::text, $2::bool, $3::text[], $4::jsonb) RETURNING *) SELECT coalesce(json_agg(_r), '[]')::text, count(*), NULL FROM (SELECT "id" AS "id", "title" AS "title" FROM _m) _r"#,
+            #"WITH _m AS (INSERT INTO "p_1"."todos" ("title", "done", "tags", "data") VALUES ($1::text, $2::bool, $3::text::text[], $4::text::jsonb) RETURNING *) SELECT coalesce(json_agg(_r), '[]')::text, count(*), NULL FROM (SELECT "id" AS "id", "title" AS "title" FROM _m) _r"#,
             binds: [.text("a"), .bool(true), .text(#"{"x","y"}"#), .text(#"{"k":1}"#)]
         )])
         #expect(postgres.form == .aggregated)

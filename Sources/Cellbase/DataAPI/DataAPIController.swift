@@ -75,8 +75,10 @@ struct DataAPIController {
         } catch let error as RESTError {
             throw error
         } catch {
-            guard let mapped = DatabaseErrors.restError(from: error) else { throw error }
-            throw mapped
+            if let mapped = DatabaseErrors.restError(from: error) { throw mapped }
+            // Not the database refusing the request: a fault here. Logged in full, answered without internals.
+            context.logger.error("request failed", metadata: ["table": "\(table)", "error": "\(String(reflecting: error))"])
+            throw RESTError(status: 500, code: "XX000", message: "internal error", hint: "The node's log has the details.")
         }
         var headers = HTTPFields()
         for (name, value) in answer.headers {

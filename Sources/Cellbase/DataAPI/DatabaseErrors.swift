@@ -16,7 +16,11 @@ enum DatabaseErrors {
                 hint: error.serverInfo?[.hint]
             )
         }
-        if error is PSQLError {
+        if case .server(let message) = error as? PostgresError, let state = message.fields[.sqlState] {
+            // Prepared statements report through PostgresNIO's older error type.
+            return restError(sqlState: state, message: message.fields[.message] ?? "database error", details: message.fields[.detail], hint: message.fields[.hint])
+        }
+        if error is PSQLError || error is PostgresError {
             // No SQLSTATE: the connection itself failed (server down, restarting, unreachable).
             return RESTError(status: 503, code: "PGRST000", message: "Could not connect with the database of this project's shard", details: String(describing: error))
         }
@@ -29,6 +33,8 @@ enum DatabaseErrors {
     /// The database's own words for an error it raised; `nil` for errors that are not the database's.
     static func message(of error: any Error) -> String? {
         if let error = error as? PSQLError { return error.serverInfo?[.message] ?? "\(error)" }
+        if case .server(let message) = error as? PostgresError { return message.fields[.message] ?? "\(error)" }
+        if let error = error as? PostgresError { return "\(error)" }
         if let error = error as? SQLiteFailure { return error.message }
         return nil
     }

@@ -9,11 +9,13 @@ final class PostgresShard: Shard {
     let name: String
     let dialect = SQLDialect.postgres
     let client: PostgresClient
+    let preparedStatements: PreparedStatements
     private let logger: Logger
 
-    init(name: String, client: PostgresClient, logger: Logger) {
+    init(name: String, client: PostgresClient, preparedStatementsPerConnection: Int = 256, logger: Logger) {
         self.name = name
         self.client = client
+        self.preparedStatements = PreparedStatements(capacity: preparedStatementsPerConnection)
         self.logger = logger
     }
 
@@ -87,33 +89,43 @@ final class PostgresShard: Shard {
 
     func execute(ref: String, plan: RESTPlan) async throws -> RESTResponse {
         if plan.isWrite {
-            return try await transaction { connection in try plan.respond(try await run(plan, on: connection)) }
+            return try await transaction { connection in
+                try plan.respond(try await run(plan) { statement in
+                    let result = try await connection.query(PostgresQuery(unsafeSQL: statement.sql, binds: statement.binds.postgresBindings), logger: logger).get()
+                    return (result.rows, result.metadata.rows)
+                })
+            }
         }
-        return try plan.respond(try await client.withConnection { connection in try await run(plan, on: connection) })
+        // Reads run as prepared statements: the same read again is only bound and executed.
+        return try plan.respond(try await client.withConnection { connection in
+            try await run(plan) { statement in (try await preparedStatements.rows(of: statement, on: connection), nil) }
+        })
     }
 
-    private func run(_ plan: RESTPlan, on connection: PostgresConnection) async throws -> RESTResult {
+    /// Runs the plan's statements through `rows` (a statement's rows and, for writes, how many rows
+    /// it changed) and reads the result in the plan's form.
+    private func run(_ plan: RESTPlan, rows: (SQLStatement) async throws -> (rows: [PostgresRow], changed: Int?)) async throws -> RESTResult {
         var json = "["
         var count = 0
         var total: Int?
         var aggregated: String?
         for statement in plan.statements {
-            let result = try await connection.query(PostgresQuery(unsafeSQL: statement.sql, binds: statement.binds.postgresBindings), logger: logger).get()
+            let result = try await rows(statement)
             switch plan.form {
             case .aggregated:
                 guard let row = result.rows.first else { continue }
                 let cells = row.makeRandomAccess()
-                aggregated = try cells[0].decode(String?.self) ?? "[]"
-                count = cells.count > 1 ? try cells[1].decode(Int?.self) ?? 0 : 0
-                total = cells.count > 2 ? try cells[2].decode(Int?.self) : nil
+                aggregated = cells[0].binaryText ?? "[]"
+                count = cells.count > 1 ? try cells[1].binaryInteger() ?? 0 : 0
+                total = cells.count > 2 ? try cells[2].binaryInteger() : nil
             case .objectPerRow:
                 for row in result.rows {
                     if count > 0 { json.append(",") }
-                    json.append(try row.makeRandomAccess()[0].decode(String?.self) ?? "null")
+                    json.append(row.makeRandomAccess()[0].binaryText ?? "null")
                     count += 1
                 }
             case .changes:
-                count += result.metadata.rows ?? 0
+                count += result.changed ?? 0
             }
         }
         switch plan.form {
@@ -149,16 +161,32 @@ final class PostgresShard: Shard {
 extension [SQLValue] {
     var postgresBindings: PostgresBindings {
         var bindings = PostgresBindings(capacity: count)
-        for value in self {
-            switch value {
-            case .null: bindings.appendNull()
-            case .integer(let value): bindings.append(value)
-            case .double(let value): bindings.append(value)
-            case .text(let value): bindings.append(value)
-            case .bool(let value): bindings.append(value)
-            case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
-            }
-        }
+        for value in self { bindings.append(value.postgresData) }
         return bindings
     }
+}
+
+/// Result cells as PostgreSQL sends them: PostgresNIO asks for binary results on every extended
+/// query, but labels the rows of a statement prepared with `prepare(query:)` with the text format
+/// of the statement's description, so the cells are read by their bytes, not their label.
+extension PostgresCell {
+    /// A `text`/`json` cell: UTF-8 in binary and text format alike.
+    var binaryText: String? {
+        bytes.map { String(buffer: $0) }
+    }
+
+    /// An `int2`/`int4`/`int8` cell in binary format.
+    func binaryInteger() throws -> Int? {
+        guard var bytes else { return nil }
+        switch (dataType, bytes.readableBytes) {
+        case (.int8, 8): return bytes.readInteger(as: Int64.self).map(Int.init)
+        case (.int4, 4): return bytes.readInteger(as: Int32.self).map(Int.init)
+        case (.int2, 2): return bytes.readInteger(as: Int16.self).map(Int.init)
+        default: throw PostgresShardError.unexpectedCell(column: columnName, type: dataType, byteCount: bytes.readableBytes)
+        }
+    }
+}
+
+enum PostgresShardError: Error {
+    case unexpectedCell(column: String, type: PostgresDataType, byteCount: Int)
 }

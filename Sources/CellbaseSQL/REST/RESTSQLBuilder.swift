@@ -18,11 +18,16 @@ struct RESTSQLBuilder {
 
     // MARK: binds
 
-    /// A placeholder for `value`; on PostgreSQL it carries the type's cast so no parameter is untyped.
+    /// A placeholder for `value`. On PostgreSQL it names the type the value is sent as, then casts
+    /// to the column's type (`$1::int8::int4`): the statement text alone fixes every parameter's
+    /// type, so it can be prepared once and executed again with other values of the same kinds.
     mutating func bind(_ value: SQLValue, as type: ColumnType) -> String {
         binds.append(value)
         let placeholder = namespace.placeholder(binds.count)
-        return dialect == .postgres ? placeholder + ValueCoercion.postgresCast(for: type) : placeholder
+        guard dialect == .postgres else { return placeholder }
+        let cast = ValueCoercion.postgresCast(for: type)
+        guard let wire = value.postgresWireType.map({ "::" + $0 }), wire != cast else { return placeholder + cast }
+        return placeholder + wire + cast
     }
 
     mutating func bindText(_ text: String) -> String {

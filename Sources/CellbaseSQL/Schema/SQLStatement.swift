@@ -12,6 +12,19 @@ public enum SQLValue: Sendable, Hashable {
     case text(String)
     case bool(Bool)
     case blob([UInt8])
+
+    /// The PostgreSQL type a value of this kind is sent as (`nil` for NULL, which has none).
+    /// PostgreSQL shards bind each kind in exactly this type.
+    public var postgresWireType: String? {
+        switch self {
+        case .null: nil
+        case .integer: "int8"
+        case .double: "float8"
+        case .text: "text"
+        case .bool: "bool"
+        case .blob: "bytea"
+        }
+    }
 }
 
 /// One parameterised statement. Placeholders are numbered: `?1`, `?2`, ... for SQLite and `$1`, `$2`, ...
