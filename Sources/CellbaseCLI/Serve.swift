@@ -40,6 +40,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("sqlite-synchronous"), help: "SQLite durability: 'normal' survives a killed process, 'full' also a power cut.")
     var sqliteSynchronous = "normal"
 
+    @Option(name: .customLong("postgres-connections"), help: "Most connections this node opens to each PostgreSQL shard.")
+    var postgresConnections = 20
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -54,6 +57,9 @@ struct Serve: AsyncParsableCommand {
         guard ["off", "normal", "full", "extra"].contains(sqliteSynchronous) else {
             throw ValidationError("--sqlite-synchronous is one of off, normal, full, extra")
         }
+        guard postgresConnections > 0 else {
+            throw ValidationError("--postgres-connections must be at least 1")
+        }
         var configuration = CellbaseConfiguration(
             dataDirectory: data,
             host: host,
@@ -65,6 +71,7 @@ struct Serve: AsyncParsableCommand {
             sqliteSynchronous: sqliteSynchronous
         )
         configuration.restLimits.maxRows = maxRows
+        configuration.postgresMaxConnections = postgresConnections
 
         // Running Swift concurrency on NIO's event loops saves a thread hop per request
         // (benchmarks/rest_read.sh measures it; CELLBASE_NIO_EXECUTOR=0 turns it off for that).
