@@ -7,6 +7,10 @@
   bench_setup.py check URL KEY ID                               -> fails unless items?id=eq.ID is that one item
   bench_setup.py count URL KEY TABLE                            -> prints the exact row count
   bench_setup.py span URL KEY TABLE                             -> prints seconds between first and last created_at
+  bench_setup.py signup URL ANON_KEY EMAIL PASSWORD             -> prints "user_id access_token"
+  bench_setup.py sessions URL ANON_KEY EMAIL PASSWORD COUNT OUT -> COUNT sign-ins; their refresh tokens, one per line
+  bench_setup.py owned URL SERVICE_KEY TABLE FIRST LAST OWNER   -> inserts notes FIRST..LAST owned by OWNER
+  bench_setup.py check-note URL ANON_KEY TOKEN TABLE ID         -> fails unless TABLE?id=eq.ID is that one note
 """
 
 import json
@@ -66,6 +70,19 @@ def created_at(url, key, table, direction):
     return datetime.fromisoformat(json.loads(body)[0]["created_at"])
 
 
+def auth_call(url, anon, path, body):
+    _, _, answer = call("POST", f"{url}/auth/v1/{path}", key_headers(anon), body)
+    return json.loads(answer)
+
+
+def user_headers(anon, token):
+    return {"apikey": anon, "Authorization": f"Bearer {token}"}
+
+
+def note(i, owner):
+    return {"id": i, "owner": owner, "body": f"note {i}"}
+
+
 def main(argv):
     command, args = argv[1], argv[2:]
     if command == "project":
@@ -101,6 +118,31 @@ def main(argv):
     elif command == "span":
         url, key, table = args
         print(f"{(created_at(url, key, table, 'desc') - created_at(url, key, table, 'asc')).total_seconds():.3f}")
+    elif command == "signup":
+        url, anon, email, password = args
+        session = auth_call(url, anon, "signup", {"email": email, "password": password})
+        print(session["user"]["id"], session["access_token"])
+    elif command == "sessions":
+        url, anon, email, password, total, out_file = args
+        # bcrypt makes each sign-in cost tens of milliseconds: a few at a time.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            sessions = list(pool.map(
+                lambda _: auth_call(url, anon, "token?grant_type=password", {"email": email, "password": password}),
+                range(int(total)),
+            ))
+        with open(out_file, "w") as out:
+            out.write("\n".join(session["refresh_token"] for session in sessions) + "\n")
+    elif command == "owned":
+        url, key, table, first, last, owner = args
+        headers = {**key_headers(key), "Prefer": "return=minimal"}
+        status, _, _ = call("POST", f"{url}/rest/v1/{table}", headers, [note(i, owner) for i in range(int(first), int(last) + 1)])
+        assert status == 201, status
+    elif command == "check-note":
+        url, anon, token, table, row_id = args
+        _, _, body = call("GET", f"{url}/rest/v1/{table}?id=eq.{row_id}&select=id,body", user_headers(anon, token))
+        rows = json.loads(body)
+        if rows != [{"id": int(row_id), "body": f"note {row_id}"}]:
+            raise SystemExit(f"{table}?id=eq.{row_id} answered {rows!r}")
     else:
         raise SystemExit(__doc__)
 
