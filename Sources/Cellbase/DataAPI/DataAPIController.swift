@@ -60,7 +60,7 @@ struct DataAPIController {
         let project = context.project
         let shard = try projects.shard(for: project)
         let schema = try await projects.catalog(for: project)
-        let planner = RESTPlanner(schema: schema, namespace: shard.namespace(for: project.ref), limits: limits)
+        let planner = RESTPlanner(schema: schema, namespace: shard.namespace(for: project.ref), limits: limits, access: context.role == .serviceRole ? .serviceRole : .anon)
         let plan = try planner.plan(RESTRequest(
             method: method,
             table: table,

@@ -109,6 +109,7 @@ final class PostgresShard: Shard {
         var count = 0
         var total: Int?
         var aggregated: String?
+        var violations = 0
         for statement in plan.statements {
             let result = try await rows(statement)
             switch plan.form {
@@ -118,10 +119,13 @@ final class PostgresShard: Shard {
                 aggregated = cells[0].binaryText ?? "[]"
                 count = cells.count > 1 ? try cells[1].binaryInteger() ?? 0 : 0
                 total = cells.count > 2 ? try cells[2].binaryInteger() : nil
+                violations += cells.count > 3 ? try cells[3].binaryInteger() ?? 0 : 0
             case .objectPerRow:
                 for row in result.rows {
+                    let cells = row.makeRandomAccess()
                     if count > 0 { json.append(",") }
-                    json.append(row.makeRandomAccess()[0].binaryText ?? "null")
+                    json.append(cells[0].binaryText ?? "null")
+                    if cells.count > 1, try cells[1].binaryInteger() == 0 { violations += 1 }
                     count += 1
                 }
             case .changes:
@@ -129,8 +133,8 @@ final class PostgresShard: Shard {
             }
         }
         switch plan.form {
-        case .aggregated: return RESTResult(json: aggregated ?? "[]", rowCount: count, total: total)
-        case .objectPerRow: return RESTResult(json: json + "]", rowCount: count, total: nil)
+        case .aggregated: return RESTResult(json: aggregated ?? "[]", rowCount: count, total: total, policyViolations: violations)
+        case .objectPerRow: return RESTResult(json: json + "]", rowCount: count, total: nil, policyViolations: violations)
         case .changes: return RESTResult(json: nil, rowCount: count, total: nil)
         }
     }

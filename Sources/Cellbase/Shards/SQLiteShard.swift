@@ -156,7 +156,8 @@ final class SQLiteShard: Shard {
                     result = RESTResult(
                         json: row.text(0) ?? "[]",
                         rowCount: row.columnCount > 1 ? row.integer(1) ?? 0 : 0,
-                        total: row.columnCount > 2 ? row.integer(2) : nil
+                        total: row.columnCount > 2 ? row.integer(2) : nil,
+                        policyViolations: result.policyViolations + (row.columnCount > 3 ? row.integer(3) ?? 0 : 0)
                     )
                 }
             }
@@ -164,15 +165,17 @@ final class SQLiteShard: Shard {
         case .objectPerRow:
             var json = "["
             var count = 0
+            var violations = 0
             for statement in plan.statements {
                 try handle.query(statement.sql, statement.binds) { row in
                     if count > 0 { json.append(",") }
                     json.append(row.text(0) ?? "null")
+                    if row.columnCount > 1, row.integer(1) == 0 { violations += 1 }
                     count += 1
                 }
             }
             json.append("]")
-            return RESTResult(json: json, rowCount: count, total: nil)
+            return RESTResult(json: json, rowCount: count, total: nil, policyViolations: violations)
         case .changes:
             var count = 0
             for statement in plan.statements {

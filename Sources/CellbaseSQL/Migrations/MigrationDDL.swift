@@ -18,7 +18,7 @@ struct MigrationDDL {
             var definition = "ALTER TABLE \(namespace.qualified(table)) ADD COLUMN \(columnDefinition(column, inlinePrimaryKey: false))"
             if isUnique, !isSQLite { definition += " UNIQUE" }
             if let foreignKey { definition += " " + references(foreignKey) }
-            for check in checks { definition += " " + self.check(check) }
+            for check in checks { definition += " " + self.check(check, of: table) }
             guard isUnique, isSQLite else { return [definition] }
             // SQLite cannot add a UNIQUE column; an index named like PostgreSQL's constraint does the same job.
             return [definition, "CREATE UNIQUE INDEX \(SQLNamespace.quote("\(table)_\(column.name)_key")) ON \(namespace.qualified(table)) (\(SQLNamespace.quote(column.name)))"]
@@ -58,7 +58,7 @@ struct MigrationDDL {
             parts.append("FOREIGN KEY (\(columnList(foreignKey.columns))) " + references(foreignKey))
         }
         for check in table.checks {
-            parts.append(self.check(check))
+            parts.append(self.check(check, of: table.name))
         }
         return "CREATE TABLE \(namespace.qualified(table.name)) (\(parts.joined(separator: ", ")))"
     }
@@ -75,9 +75,10 @@ struct MigrationDDL {
         return clause
     }
 
-    private func check(_ check: CheckConstraint) -> String {
+    private func check(_ check: CheckConstraint, of table: String) -> String {
         let constraint = check.name.map { "CONSTRAINT \(SQLNamespace.quote($0)) " } ?? ""
-        return constraint + "CHECK (\(MigrationCheckRenderer(namespace: namespace).render(check.expression)))"
+        let expression = ExpressionRenderer(namespace: namespace).render(check.expression, table: table)
+        return constraint + "CHECK (\(expression.sql(column: SQLNamespace.quote) { _ in preconditionFailure("CHECK constraints read no claims") }))"
     }
 
     private func columnDefinition(_ column: Column, inlinePrimaryKey: Bool) -> String {

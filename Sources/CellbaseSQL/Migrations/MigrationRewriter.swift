@@ -16,10 +16,15 @@ enum MigrationRewriter {
     /// The scope a reference resolves to: the innermost one that matches, as SQL resolves names in
     /// nested subqueries.
     static func resolve(qualifier: String?, name: String, in scopes: [MigrationScope], schema: Schema) -> MigrationScope? {
+        resolvedIndex(qualifier: qualifier, name: name, in: scopes, schema: schema).map { scopes[$0] }
+    }
+
+    /// The position in `scopes` of the scope a reference resolves to.
+    static func resolvedIndex(qualifier: String?, name: String, in scopes: [MigrationScope], schema: Schema) -> Int? {
         if let qualifier {
-            return scopes.last { $0.qualifier == qualifier }
+            return scopes.lastIndex { $0.qualifier == qualifier }
         }
-        return scopes.last { schema.table(named: $0.table)?.column(named: name) != nil }
+        return scopes.lastIndex { schema.table(named: $0.table)?.column(named: name) != nil }
     }
 
     /// Rewrites column references and subquery tables, resolving names against `schema` as it

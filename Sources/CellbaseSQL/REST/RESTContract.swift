@@ -67,10 +67,12 @@ public struct RESTError: Error, Sendable, Hashable {
 /// What the statements of a plan return, and so how the server reduces them to a `RESTResult`.
 public enum RESTResultForm: Sendable, Hashable {
     /// The last statement returns exactly one row: column 0 is the page as a JSON array text
-    /// (never NULL), column 1 the number of rows in it, column 2 the total count or NULL.
+    /// (never NULL), column 1 the number of rows in it, column 2 the total count or NULL. A
+    /// write under row-level security adds column 3: how many of its rows failed the policies.
     case aggregated
     /// Every statement may return rows of one column, each a JSON object text; the server joins
-    /// them, in order, into one array. The row count is the number of such rows.
+    /// them, in order, into one array. The row count is the number of such rows. A write under
+    /// row-level security adds column 1: 1 when the row passed the policies, 0 when it failed.
     case objectPerRow
     /// Statements return no rows; the row count is the number of rows the statements changed.
     case changes
@@ -99,11 +101,15 @@ public struct RESTResult: Sendable, Hashable {
     public var rowCount: Int
     /// The total when the aggregated statement computed one.
     public var total: Int?
+    /// Rows that failed a row-level security check, summed over the statements (see
+    /// `RESTResultForm`). A plan refuses the write when there are any.
+    public var policyViolations: Int
 
-    public init(json: String?, rowCount: Int, total: Int?) {
+    public init(json: String?, rowCount: Int, total: Int?, policyViolations: Int = 0) {
         self.json = json
         self.rowCount = rowCount
         self.total = total
+        self.policyViolations = policyViolations
     }
 }
 

@@ -1,10 +1,11 @@
 /// POST: insert and upsert.
 extension RESTPlanner {
-    func planInsert(table: Table, query: RESTQuery, preferences: RESTPreferences, body: [UInt8]?, responder: RESTResponder) throws(RESTError) -> RESTPlan {
+    func planInsert(table: Table, query: RESTQuery, preferences: RESTPreferences, body: [UInt8]?, security: RowSecurity?, responder: RESTResponder) throws(RESTError) -> RESTPlan {
         let rows = try RESTBody.rows(body, maxDepth: limits.maxJSONDepth)
         var responder = responder
-        let returning = returning(table: table, query: query, preferences: preferences, responder: &responder)
+        var returning = returning(table: table, query: query, preferences: preferences, responder: &responder)
         if rows.isEmpty { return plan([], returning: returning, responder: responder) }
+        returning.check = try security?.insertCheck(returning: returning.items != nil)
 
         let columns = try insertColumns(table: table, query: query, rows: rows)
         let target = try conflictTarget(table: table, query: query, preferences: preferences)
@@ -25,10 +26,15 @@ extension RESTPlanner {
             cells.append(values)
         }
 
-        let context = InsertContext(table: table, columns: columns, target: target, resolution: preferences.resolution, returning: returning)
+        var context = InsertContext(table: table, columns: columns, target: target, resolution: preferences.resolution, returning: returning)
+        if let security, target != nil, preferences.resolution == .mergeDuplicates {
+            context.conflictPolicies = (try security.updatable(), try security.updateCheck())
+            responder.upsertRows = rows.count
+        }
+        let claimBinds = security == nil ? 0 : PolicyClaim.allCases.count
         let statements = switch namespace.dialect {
         case .postgres: [try postgresInsert(context, cells: cells)]
-        case .sqlite: try sqliteInserts(context, cells: cells, returningBinds: returning.items.map(Self.pathCount) ?? 0)
+        case .sqlite: try sqliteInserts(context, cells: cells, returningBinds: (returning.items.map(Self.pathCount) ?? 0) + claimBinds)
         }
         return plan(statements, returning: returning, responder: responder)
     }
@@ -39,6 +45,9 @@ extension RESTPlanner {
         var target: [String]?
         var resolution: RESTPreferences.Resolution?
         var returning: Returning
+        /// Under row-level security, for `merge-duplicates`: what the existing row must pass to be
+        /// updated and what the row it becomes must pass.
+        var conflictPolicies: (existing: SQLTemplate, updated: SQLTemplate)?
     }
 
     /// With `columns=`, exactly those columns; otherwise the keys of the objects, which must all
@@ -87,12 +96,22 @@ extension RESTPlanner {
 
     /// ` ON CONFLICT (...) DO UPDATE SET c = excluded.c` for every inserted column outside the
     /// target, or ` DO NOTHING`. The same text on both dialects.
-    static func conflictClause(_ context: InsertContext, inserted: [String]) -> String {
+    ///
+    /// Under row-level security the update happens only where the policies admit it, and every
+    /// conflicting row is updated (the target alone, when nothing else is given): so each row
+    /// comes back, and one the policies refuse is missing from the count the responder checks.
+    func conflictClause(_ context: InsertContext, inserted: [String], builder: inout RESTSQLBuilder) -> String {
         guard let target = context.target, let resolution = context.resolution else { return "" }
         let clause = " ON CONFLICT (" + target.map(SQLNamespace.quote).joined(separator: ", ") + ")"
-        let updates = inserted.filter { !target.contains($0) }.map(SQLNamespace.quote)
-        if resolution == .ignoreDuplicates || updates.isEmpty { return clause + " DO NOTHING" }
-        return clause + " DO UPDATE SET " + updates.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        var updated = inserted.filter { !target.contains($0) }
+        if updated.isEmpty, context.conflictPolicies != nil { updated = target }
+        if resolution == .ignoreDuplicates || updated.isEmpty { return clause + " DO NOTHING" }
+        let update = clause + " DO UPDATE SET " + updated.map { "\(SQLNamespace.quote($0)) = excluded.\(SQLNamespace.quote($0))" }.joined(separator: ", ")
+        guard let policies = context.conflictPolicies else { return update }
+        let existingRow = RESTSQLBuilder.columns(of: context.table.name)
+        let existing = builder.fill(policies.existing, for: access, row: existingRow)
+        let new = builder.fill(policies.updated, for: access) { updated.contains($0) ? "excluded." + SQLNamespace.quote($0) : existingRow($0) }
+        return update + " WHERE (\(existing)) AND (\(new))"
     }
 
     /// One statement with every row; `DEFAULT` stands for missing values.
@@ -116,7 +135,7 @@ extension RESTPlanner {
             }
         }
         let statement = "INSERT INTO \(builder.qualifiedTable) (\(names.map(SQLNamespace.quote).joined(separator: ", "))) VALUES "
-            + tuples.joined(separator: ", ") + Self.conflictClause(context, inserted: context.columns.map(\.name))
+            + tuples.joined(separator: ", ") + conflictClause(context, inserted: context.columns.map(\.name), builder: &builder)
         let sql = try finish(statement, builder: &builder, returning: context.returning)
         guard builder.binds.count <= Self.maxPostgresBinds else {
             throw RESTError(
@@ -153,7 +172,7 @@ extension RESTPlanner {
                         tuples.append("(" + given.map { builder.bind(row[$0] ?? .null, as: context.columns[$0].type) }.joined(separator: ", ") + ")")
                     }
                     statement += " (\(columns.map { SQLNamespace.quote($0.name) }.joined(separator: ", "))) VALUES "
-                        + tuples.joined(separator: ", ") + Self.conflictClause(context, inserted: columns.map(\.name))
+                        + tuples.joined(separator: ", ") + conflictClause(context, inserted: columns.map(\.name), builder: &builder)
                 }
                 statements.append(SQLStatement(try finish(statement, builder: &builder, returning: context.returning), binds: builder.binds))
                 chunkStart = chunkEnd

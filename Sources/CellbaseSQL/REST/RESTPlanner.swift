@@ -4,11 +4,14 @@ public struct RESTPlanner: Sendable {
     public var schema: Schema
     public var namespace: SQLNamespace
     public var limits: RESTLimits
+    /// Who asks: the row-level security the statements enforce.
+    public var access: RESTAccess
 
-    public init(schema: Schema, namespace: SQLNamespace, limits: RESTLimits = RESTLimits()) {
+    public init(schema: Schema, namespace: SQLNamespace, limits: RESTLimits = RESTLimits(), access: RESTAccess = .serviceRole) {
         self.schema = schema
         self.namespace = namespace
         self.limits = limits
+        self.access = access
     }
 
     /// SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32,766; statements stay below this.
@@ -25,25 +28,27 @@ public struct RESTPlanner: Sendable {
         let media = try RESTMediaType(accept: request.accept)
         var responder = RESTResponder(method: request.method, media: media, preferences: preferences)
         responder.representation = preferences.returning == .representation
+        let security = RowSecurity(table: table, access: access, compiler: PolicyCompiler(schema: schema, namespace: namespace))
+        responder.policyTable = security?.table.name
 
         switch request.method {
         case .get, .head:
-            return try planRead(table: table, query: query, preferences: preferences, responder: responder)
+            return try planRead(table: table, query: query, preferences: preferences, security: security, responder: responder)
         case .post:
-            return try planInsert(table: table, query: query, preferences: preferences, body: request.body, responder: responder)
+            return try planInsert(table: table, query: query, preferences: preferences, body: request.body, security: security, responder: responder)
         case .patch:
-            return try planUpdate(table: table, query: query, preferences: preferences, body: request.body, responder: responder)
+            return try planUpdate(table: table, query: query, preferences: preferences, body: request.body, security: security, responder: responder)
         case .delete:
-            return try planDelete(table: table, query: query, preferences: preferences, responder: responder)
+            return try planDelete(table: table, query: query, preferences: preferences, security: security, responder: responder)
         }
     }
 
     // MARK: reads
 
-    func planRead(table: Table, query: RESTQuery, preferences: RESTPreferences, responder: RESTResponder) throws(RESTError) -> RESTPlan {
+    func planRead(table: Table, query: RESTQuery, preferences: RESTPreferences, security: RowSecurity?, responder: RESTResponder) throws(RESTError) -> RESTPlan {
         var builder = RESTSQLBuilder(table: table, namespace: namespace)
         let projection = builder.projection(try builder.outputs(query.select ?? [.all]))
-        let whereClause = try builder.whereClause(query.conditions)
+        let whereClause = try whereClause(query.conditions, admitting: security?.readable(), builder: &builder)
         let orderClause = try builder.orderClause(query.order)
         let offset = query.offset ?? 0
         var page = " LIMIT " + builder.bindInteger(min(query.limit ?? limits.maxRows, limits.maxRows))
@@ -65,8 +70,12 @@ public struct RESTPlanner: Sendable {
 
     /// What a mutation returns, decided by `Prefer: return=`.
     struct Returning {
-        /// `nil` for `return=minimal`: statements return nothing and the plan counts changes.
+        /// `nil` for `return=minimal`: no rows are rendered, and without a `check` the statements
+        /// return nothing and the plan counts changes.
         var items: [RESTSelectItem]?
+        /// Under row-level security, what every written row must pass: the statements then return
+        /// their rows with the outcome (see `RESTResultForm`), whatever `items` says.
+        var check: SQLTemplate?
     }
 
     func returning(table: Table, query: RESTQuery, preferences: RESTPreferences, responder: inout RESTResponder) -> Returning {
@@ -82,20 +91,30 @@ public struct RESTPlanner: Sendable {
     }
 
     /// Wraps a data-modifying statement so that it answers in the plan's form: PostgreSQL
-    /// aggregates `RETURNING *` in a CTE; SQLite returns one JSON object per row.
+    /// aggregates `RETURNING *` in a CTE and counts the rows failing the check; SQLite returns one
+    /// JSON object per row and whether it passed.
     func finish(_ statement: String, builder: inout RESTSQLBuilder, returning: Returning) throws(RESTError) -> String {
-        guard let items = returning.items else { return statement }
-        let projection = builder.projection(try builder.outputs(items))
+        guard returning.items != nil || returning.check != nil else { return statement }
+        let projection = try returning.items.map { (items) throws(RESTError) in builder.projection(try builder.outputs(items)) }
         switch namespace.dialect {
         case .postgres:
-            return "WITH _m AS (\(statement) RETURNING *) SELECT coalesce(json_agg(_r), '[]')::text, count(*), NULL FROM (SELECT \(projection) FROM _m) _r"
+            let failed = returning.check.map {
+                ", (SELECT count(*) FROM _m WHERE (\(builder.fill($0, for: access, row: RESTSQLBuilder.columns(of: "_m")))) IS NOT TRUE)"
+            } ?? ""
+            let page = projection.map { "coalesce(json_agg(_r), '[]')::text, count(*), NULL\(failed) FROM (SELECT \($0) FROM _m) _r" }
+                ?? "'[]'::text, count(*), NULL\(failed) FROM _m"
+            return "WITH _m AS (\(statement) RETURNING *) SELECT \(page)"
         case .sqlite:
-            return "\(statement) RETURNING \(projection)"
+            let passed = returning.check.map {
+                ", CASE WHEN \(builder.fill($0, for: access, row: RESTSQLBuilder.columns(of: builder.table.name))) THEN 1 ELSE 0 END"
+            } ?? ""
+            return "\(statement) RETURNING \(projection ?? "NULL")\(passed)"
         }
     }
 
     func plan(_ statements: [SQLStatement], returning: Returning, responder: RESTResponder) -> RESTPlan {
-        let form: RESTResultForm = returning.items == nil ? .changes : namespace.dialect == .postgres ? .aggregated : .objectPerRow
+        let returnsRows = returning.items != nil || returning.check != nil
+        let form: RESTResultForm = !returnsRows ? .changes : namespace.dialect == .postgres ? .aggregated : .objectPerRow
         return RESTPlan(statements: statements, isWrite: true, form: form, respond: responder.respond)
     }
 
@@ -108,15 +127,16 @@ public struct RESTPlanner: Sendable {
         }
     }
 
-    func planUpdate(table: Table, query: RESTQuery, preferences: RESTPreferences, body: [UInt8]?, responder: RESTResponder) throws(RESTError) -> RESTPlan {
+    func planUpdate(table: Table, query: RESTQuery, preferences: RESTPreferences, body: [UInt8]?, security: RowSecurity?, responder: RESTResponder) throws(RESTError) -> RESTPlan {
         try requireFilters(query, verb: "UPDATE")
         guard case .object(let members) = try RESTBody.parse(body, maxDepth: limits.maxJSONDepth) else {
             throw RESTBody.invalid
         }
         let row = RESTBody.Row(members)
         var responder = responder
-        let returning = returning(table: table, query: query, preferences: preferences, responder: &responder)
+        var returning = returning(table: table, query: query, preferences: preferences, responder: &responder)
         if row.keys.isEmpty { return plan([], returning: returning, responder: responder) }
+        returning.check = try security?.updateCheck()
 
         var builder = RESTSQLBuilder(table: table, namespace: namespace)
         var assignments: [String] = []
@@ -132,19 +152,27 @@ public struct RESTPlanner: Sendable {
             let value = try ValueCoercion.bind(row.values[key] ?? .null, to: column.type, column: key, dialect: namespace.dialect)
             assignments.append("\(SQLNamespace.quote(key)) = \(builder.bind(value, as: column.type))")
         }
-        let whereClause = try builder.whereClause(query.conditions)
+        let whereClause = try whereClause(query.conditions, admitting: security?.updatable(), builder: &builder)
         let statement = "UPDATE \(builder.qualifiedTable) SET \(assignments.joined(separator: ", "))\(whereClause)"
         let sql = try finish(statement, builder: &builder, returning: returning)
         return plan([SQLStatement(sql, binds: builder.binds)], returning: returning, responder: responder)
     }
 
-    func planDelete(table: Table, query: RESTQuery, preferences: RESTPreferences, responder: RESTResponder) throws(RESTError) -> RESTPlan {
+    func planDelete(table: Table, query: RESTQuery, preferences: RESTPreferences, security: RowSecurity?, responder: RESTResponder) throws(RESTError) -> RESTPlan {
         try requireFilters(query, verb: "DELETE")
         var responder = responder
         let returning = returning(table: table, query: query, preferences: preferences, responder: &responder)
         var builder = RESTSQLBuilder(table: table, namespace: namespace)
-        let whereClause = try builder.whereClause(query.conditions)
+        let whereClause = try whereClause(query.conditions, admitting: security?.deletable(), builder: &builder)
         let sql = try finish("DELETE FROM \(builder.qualifiedTable)\(whereClause)", builder: &builder, returning: returning)
         return plan([SQLStatement(sql, binds: builder.binds)], returning: returning, responder: responder)
+    }
+
+    /// ` WHERE` with the request's filters and, under row-level security, the policies' filter.
+    func whereClause(_ conditions: [RESTCondition], admitting filter: SQLTemplate?, builder: inout RESTSQLBuilder) throws(RESTError) -> String {
+        let clause = try builder.whereClause(conditions)
+        guard let filter else { return clause }
+        let admitted = "(" + builder.fill(filter, for: access, row: RESTSQLBuilder.columns(of: builder.table.name)) + ")"
+        return clause.isEmpty ? " WHERE " + admitted : clause + " AND " + admitted
     }
 }

@@ -9,6 +9,12 @@ struct RESTResponder: Sendable {
     var representation = false
     /// For `return=headers-only` inserts: the table and key that make the `Location` header.
     var location: (table: String, primaryKey: [String])?
+    /// The table, when row-level security applies: a write with a row that failed a policy is
+    /// refused with 42501, inside its transaction, so it changes nothing.
+    var policyTable: String?
+    /// For an upsert under row-level security: every row comes back unless the policies kept a
+    /// conflicting row from being updated.
+    var upsertRows: Int?
 
     func respond(_ result: RESTResult) throws(RESTError) -> RESTResponse {
         let rows = result.rowCount
@@ -23,6 +29,10 @@ struct RESTResponder: Sendable {
             let body = try render(json, rows: rows)
             return RESTResponse(status: 200, headers: headers, body: method == .head ? nil : body)
         case .post, .patch, .delete:
+            if let policyTable {
+                if result.policyViolations > 0 { throw .rowSecurityViolation(table: policyTable) }
+                if let upsertRows, rows < upsertRows { throw .rowSecurityViolation(table: policyTable, usingExpression: true) }
+            }
             if preferences.isStrict, let maxAffected = preferences.maxAffected, method != .post, rows > maxAffected {
                 throw RESTError(
                     status: 400, code: "PGRST124",

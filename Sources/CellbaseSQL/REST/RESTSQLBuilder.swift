@@ -7,6 +7,8 @@ struct RESTSQLBuilder {
     let table: Table
     let namespace: SQLNamespace
     private(set) var binds: [SQLValue] = []
+    /// The claims bound so far: each is one parameter however often the statement reads it.
+    private var claimPlaceholders: [PolicyClaim: String] = [:]
 
     init(table: Table, namespace: SQLNamespace) {
         self.table = table
@@ -36,6 +38,22 @@ struct RESTSQLBuilder {
 
     mutating func bindInteger(_ value: Int) -> String {
         bind(.integer(Int64(value)), as: .bigint)
+    }
+
+    /// A policy template as SQL: the columns of its row named by `row`, its claims bound as `access`
+    /// gives them, never spliced.
+    mutating func fill(_ template: SQLTemplate, for access: RESTAccess, row: (String) -> String) -> String {
+        for case .claim(let claim) in template.pieces where claimPlaceholders[claim] == nil {
+            let (value, type) = access.value(of: claim)
+            claimPlaceholders[claim] = bind(value, as: type)
+        }
+        let placeholders = claimPlaceholders
+        return template.sql(column: row) { placeholders[$0]! }
+    }
+
+    /// Names the columns of a row as `"qualifier"."column"`.
+    static func columns(of qualifier: String) -> (String) -> String {
+        { SQLNamespace.quote(qualifier) + "." + SQLNamespace.quote($0) }
     }
 
     // MARK: identifiers
