@@ -43,6 +43,21 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("postgres-connections"), help: "Most connections this node opens to each PostgreSQL shard.")
     var postgresConnections = 20
 
+    @Option(name: .customLong("auth-access-token-ttl"), help: "Lifetime of Auth access tokens, in seconds.")
+    var authAccessTokenTTL = 3600
+
+    @Option(name: .customLong("auth-min-password-length"), help: "Shortest password Auth accepts.")
+    var authMinPasswordLength = 6
+
+    @Flag(name: .customLong("auth-confirm-email"), help: "New sign-ups wait for confirmation (an admin's email_confirm) before they can sign in.")
+    var authConfirmEmail = false
+
+    @Option(name: .customLong("auth-sign-in-attempts"), help: "Failed sign-ins allowed per email and per client address within the window.")
+    var authSignInAttempts = 5
+
+    @Option(name: .customLong("auth-sign-in-window"), help: "The sign-in throttling window, in seconds.")
+    var authSignInWindow = 900
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -60,6 +75,12 @@ struct Serve: AsyncParsableCommand {
         guard postgresConnections > 0 else {
             throw ValidationError("--postgres-connections must be at least 1")
         }
+        // Clients refresh 10 s before expiry: a shorter lifetime would refresh on every call.
+        guard authAccessTokenTTL > 10 else { throw ValidationError("--auth-access-token-ttl must be more than 10 seconds") }
+        guard (1...72).contains(authMinPasswordLength) else { throw ValidationError("--auth-min-password-length is 1 to 72") }
+        guard authSignInAttempts >= 1, authSignInWindow >= 1 else {
+            throw ValidationError("--auth-sign-in-attempts and --auth-sign-in-window must be positive")
+        }
         var configuration = CellbaseConfiguration(
             dataDirectory: data,
             host: host,
@@ -72,6 +93,13 @@ struct Serve: AsyncParsableCommand {
         )
         configuration.restLimits.maxRows = maxRows
         configuration.postgresMaxConnections = postgresConnections
+        configuration.auth = AuthConfiguration(
+            accessTokenLifetime: authAccessTokenTTL,
+            minimumPasswordLength: authMinPasswordLength,
+            confirmEmail: authConfirmEmail,
+            signInAttempts: authSignInAttempts,
+            signInWindow: authSignInWindow
+        )
 
         // Running Swift concurrency on NIO's event loops saves a thread hop per request
         // (benchmarks/rest_read.sh measures it; CELLBASE_NIO_EXECUTOR=0 turns it off for that).

@@ -37,6 +37,8 @@ enum TestEnvironment {
 struct TestNode {
     let backend: Backend
     let dataDirectory: String
+    /// bcrypt's lowest cost keeps the many sign-ups of the tests cheap; the hashing path is the same.
+    var auth = AuthConfiguration(bcryptCost: 4)
 
     init(backend: Backend, dataDirectory: String? = nil) {
         self.backend = backend
@@ -47,6 +49,7 @@ struct TestNode {
     func configuration() throws -> CellbaseConfiguration {
         var configuration = CellbaseConfiguration(dataDirectory: dataDirectory, port: 0)
         configuration.maxBodySize = 1024 * 1024
+        configuration.auth = auth
         if backend == .postgres {
             configuration.postgresShards = ["pg": try TestEnvironment.postgresURL()]
             configuration.defaultShard = "pg"

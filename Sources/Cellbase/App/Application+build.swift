@@ -54,18 +54,20 @@ public enum CellbaseBuilder {
             control = try await SQLiteControlStore.open(path: configuration.dataDirectory + "/control.db", threadPool: threadPool)
         }
 
-        var shards: [String: any Shard] = [
-            "local": try SQLiteShard(
-                directory: configuration.dataDirectory + "/projects",
-                capacity: configuration.maxOpenProjectDatabases,
-                synchronous: configuration.sqliteSynchronous,
-                threadPool: threadPool,
-                logger: logger
-            ),
-        ]
+        let localShard = try SQLiteShard(
+            directory: configuration.dataDirectory + "/projects",
+            capacity: configuration.maxOpenProjectDatabases,
+            synchronous: configuration.sqliteSynchronous,
+            threadPool: threadPool,
+            logger: logger
+        )
+        var shards: [String: any Shard] = ["local": localShard]
+        var authDatabases: [String: any AuthDatabase] = ["local": localShard]
         for (name, url) in configuration.postgresShards.sorted(by: { $0.key < $1.key }) {
             guard name != "local" else { throw ConfigurationError("the shard name 'local' is the embedded SQLite shard") }
-            shards[name] = PostgresShard(name: name, client: try postgresClient(url), logger: logger)
+            let shard = PostgresShard(name: name, client: try postgresClient(url), logger: logger)
+            shards[name] = shard
+            authDatabases[name] = shard
         }
         guard shards[configuration.defaultShard] != nil else {
             throw ConfigurationError("--default-shard \(configuration.defaultShard) is not a configured shard (\(shards.keys.sorted().joined(separator: ", ")))")
@@ -83,13 +85,24 @@ public enum CellbaseBuilder {
         DataAPIController(projects: projects, limits: configuration.restLimits, maxBodySize: configuration.maxBodySize).addRoutes(
             to: router.group("rest/v1")
                 .add(middleware: APIKeyMiddleware(directory: directory, shape: .postgrest))
+                .add(middleware: AccessTokenMiddleware(directory: directory))
+                .group(context: ProjectRequestContext.self)
+        )
+        let passwordHasher = PasswordHasher(cost: configuration.auth.bcryptCost)
+        let auth = AuthService(
+            configuration: configuration.auth, directory: directory, databases: authDatabases,
+            hasher: passwordHasher, issuer: configuration.url + "/auth/v1"
+        )
+        AuthController(auth: auth).addRoutes(
+            to: router.group("auth/v1")
+                .add(middleware: APIKeyMiddleware(directory: directory, shape: .gotrue))
                 .group(context: ProjectRequestContext.self)
         )
 
         var app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
-            services: postgresClients as [any Service] + [NodeShutdown(control: control, shards: Array(shards.values))],
+            services: postgresClients as [any Service] + [passwordHasher, NodeShutdown(control: control, shards: Array(shards.values))],
             onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger

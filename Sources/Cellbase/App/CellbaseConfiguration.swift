@@ -23,6 +23,7 @@ public struct CellbaseConfiguration: Sendable {
     public var postgresMaxConnections: Int
     /// Whether the first start creates the project `default`.
     public var createDefaultProject: Bool
+    public var auth: AuthConfiguration
 
     public init(
         dataDirectory: String = "./cellbase-data",
@@ -36,7 +37,8 @@ public struct CellbaseConfiguration: Sendable {
         maxOpenProjectDatabases: Int = 256,
         sqliteSynchronous: String = "normal",
         postgresMaxConnections: Int = 20,
-        createDefaultProject: Bool = true
+        createDefaultProject: Bool = true,
+        auth: AuthConfiguration = AuthConfiguration()
     ) {
         self.dataDirectory = dataDirectory
         self.host = host
@@ -50,6 +52,7 @@ public struct CellbaseConfiguration: Sendable {
         self.sqliteSynchronous = sqliteSynchronous
         self.postgresMaxConnections = postgresMaxConnections
         self.createDefaultProject = createDefaultProject
+        self.auth = auth
     }
 
     public var url: String {

@@ -1,13 +1,21 @@
+import CellbaseSQL
 import Hummingbird
+import NIOCore
 
-/// The context of every request. The API-key middleware fills `resolvedKey`.
-public struct CellbaseRequestContext: RequestContext {
+/// The context of every request. The API-key middleware fills `resolvedKey`; the access-token
+/// middleware fills `accessToken` when a signed-in user's token came with the request.
+public struct CellbaseRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var resolvedKey: ResolvedKey?
+    var accessToken: VerifiedAccessToken?
+    /// The peer's address, for per-client limits such as sign-in throttling.
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.resolvedKey = nil
+        self.accessToken = nil
+        self.remoteAddress = source.channel.remoteAddress
     }
 }
 
@@ -15,7 +23,11 @@ public struct CellbaseRequestContext: RequestContext {
 public struct ProjectRequestContext: ChildRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let project: Project
+    /// `authenticated` with a user's access token, otherwise the API key's role.
     public let role: KeyRole
+    /// The verified JWT claims the request runs with: the access token's, or the API key's.
+    public let claims: JSONValue
+    public let remoteAddress: SocketAddress?
 
     public init(context: CellbaseRequestContext) throws {
         guard let key = context.resolvedKey else {
@@ -23,6 +35,8 @@ public struct ProjectRequestContext: ChildRequestContext {
         }
         self.coreContext = context.coreContext
         self.project = key.project
-        self.role = key.role
+        self.role = context.accessToken?.role ?? key.role
+        self.claims = context.accessToken?.claims ?? key.claims
+        self.remoteAddress = context.remoteAddress
     }
 }

@@ -1,12 +1,15 @@
+import CellbaseSQL
 import JWTKit
 import FoundationEssentials
 import Logging
 import Synchronization
 
-/// A verified API key: which project a request is for, and with which role.
+/// A verified API key: which project a request is for, with which role, and the key's claims.
 public struct ResolvedKey: Sendable, Hashable {
     public var project: Project
     public var role: KeyRole
+    /// `{"iss","ref","role"}`: what `auth.jwt()` reads for a request made with the key alone.
+    public var claims: JSONValue
 }
 
 /// Answers "which project is this API key for?" fast: projects and their verifiers are cached in
@@ -16,6 +19,7 @@ final class ProjectDirectory: Sendable {
     private struct CachedKey {
         var ref: String
         var role: KeyRole
+        var claims: JSONValue
         var expiresAt: Date
     }
 
@@ -76,11 +80,11 @@ final class ProjectDirectory: Sendable {
     }
 
     func resolve(apiKey token: String, now: Date = Date()) async throws(KeyError) -> ResolvedKey {
-        let cached = state.withLock { state -> (Project, KeyRole)? in
+        let cached = state.withLock { state -> ResolvedKey? in
             guard let entry = state.keys[token], entry.expiresAt > now, let project = state.projects[entry.ref] else { return nil }
-            return (project, entry.role)
+            return ResolvedKey(project: project, role: entry.role, claims: entry.claims)
         }
-        if let (project, role) = cached { return ResolvedKey(project: project, role: role) }
+        if let cached { return cached }
 
         guard token.utf8.count <= 8192, let ref = UnverifiedJWT.ref(in: token) else { throw .malformed }
         let project: Project?
@@ -88,11 +92,23 @@ final class ProjectDirectory: Sendable {
         guard let project else { throw .unknownProject }
         let claims: APIKeyClaims
         do { claims = try await keys(for: project).verifyAPIKey(token) } catch { throw .invalid }
-        guard claims.ref == project.ref, let role = KeyRole(rawValue: claims.role) else { throw .invalid }
+        guard claims.ref == project.ref, let role = KeyRole(rawValue: claims.role), role != .authenticated else { throw .invalid }
+        let resolved = ResolvedKey(project: project, role: role)
         state.withLock { state in
             if state.keys.count >= Self.maxCachedKeys { state.keys.removeAll(keepingCapacity: true) }
-            state.keys[token] = CachedKey(ref: project.ref, role: role, expiresAt: claims.exp.value)
+            state.keys[token] = CachedKey(ref: project.ref, role: role, claims: resolved.claims, expiresAt: claims.exp.value)
         }
-        return ResolvedKey(project: project, role: role)
+        return resolved
+    }
+}
+
+extension ResolvedKey {
+    /// A key's claims as the Data API hands them on: the ones a policy can ask about.
+    init(project: Project, role: KeyRole) {
+        self.init(project: project, role: role, claims: .object([
+            JSONMember(key: "iss", value: .string("cellbase")),
+            JSONMember(key: "ref", value: .string(project.ref)),
+            JSONMember(key: "role", value: .string(role.rawValue)),
+        ]))
     }
 }

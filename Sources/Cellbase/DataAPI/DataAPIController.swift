@@ -60,7 +60,7 @@ struct DataAPIController {
         let project = context.project
         let shard = try projects.shard(for: project)
         let schema = try await projects.catalog(for: project)
-        let planner = RESTPlanner(schema: schema, namespace: shard.namespace(for: project.ref), limits: limits, access: context.role == .serviceRole ? .serviceRole : .anon)
+        let planner = RESTPlanner(schema: schema, namespace: shard.namespace(for: project.ref), limits: limits, access: context.access)
         let plan = try planner.plan(RESTRequest(
             method: method,
             table: table,
@@ -112,5 +112,13 @@ struct DataAPIController {
 
     static func tooLarge(_ limit: Int) -> RESTError {
         RESTError(status: 413, code: "request_too_large", message: "The request body is larger than the limit of \(limit) bytes")
+    }
+}
+
+extension ProjectRequestContext {
+    /// Who the request runs as for row-level security: the service role bypasses it; anon and
+    /// signed-in users are held to the policies with the claims their token carries.
+    var access: RESTAccess {
+        role == .serviceRole ? .serviceRole : .role(role.rawValue, claims: claims)
     }
 }

@@ -11,6 +11,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public enum Shape: Sendable {
         /// `{"code","message","details","hint"}` (PostgREST).
         case postgrest
+        /// `{"code": <status>, "error_code", "msg"}` (GoTrue, for `/auth/v1`; see `AuthError`).
+        case gotrue
         /// `{"code","message"}` (the admin API and everything that is not a Supabase surface).
         case plain
     }
@@ -45,6 +47,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     public var body: String {
+        if shape == .gotrue { return AuthError(status, code, message).body }
         var json = JSONWriter()
         json.beginObject()
         json.key("code"); json.string(code)

@@ -14,9 +14,11 @@ struct APIKeyClaims: JWTPayload {
     }
 }
 
-/// The two roles an API key may carry.
+/// The database role a request runs as: `anon` and `service_role` come from the project's API
+/// keys, `authenticated` from a signed-in user's access token (never from an API key).
 public enum KeyRole: String, Sendable, Hashable {
     case anon
+    case authenticated
     case serviceRole = "service_role"
 }
 

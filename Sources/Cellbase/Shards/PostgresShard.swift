@@ -141,7 +141,7 @@ final class PostgresShard: Shard {
 
     /// BEGIN ... COMMIT on one pooled connection, rolled back when `body` throws. The original
     /// error is rethrown as is, so callers can map its SQLSTATE.
-    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
             try await connection.query("BEGIN", logger: logger)
             do {

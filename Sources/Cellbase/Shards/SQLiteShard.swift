@@ -49,7 +49,7 @@ final class SQLiteShard: Shard {
     }
 
     /// Leases the project's open database (opening it if needed) for the duration of `body`.
-    private func withFile<T: Sendable>(_ ref: String, _ body: (SQLiteFile) async throws -> T) async throws -> T {
+    func withFile<T: Sendable>(_ ref: String, _ body: (SQLiteFile) async throws -> T) async throws -> T {
         let path = path(for: ref)
         let (task, evicted) = state.withLock { state -> (Task<SQLiteFile, any Error>, [Task<SQLiteFile, any Error>]) in
             state.clock &+= 1

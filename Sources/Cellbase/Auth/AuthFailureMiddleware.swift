@@ -1,0 +1,25 @@
+import CellbaseSQL
+import Hummingbird
+import Logging
+
+/// Answers what the Auth handlers did not foresee in GoTrue's shape, so supabase-py gets an error
+/// it can read (a bare 500 would surface as `AuthUnknownError`, with no status or code). A database
+/// that cannot be reached is a retryable 503; anything else is a fault of the node, logged in full
+/// and answered without internals.
+struct AuthFailureMiddleware: RouterMiddleware {
+    typealias Context = ProjectRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch {
+            if DatabaseErrors.restError(from: error)?.status == 503 {
+                throw AuthError(.serviceUnavailable, "unexpected_failure", "The project's database cannot be reached, try again")
+            }
+            context.logger.error("auth request failed", metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
+            throw AuthError(.internalServerError, "unexpected_failure", "Unexpected failure; the node's log has the details")
+        }
+    }
+}
