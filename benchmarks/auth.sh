@@ -44,12 +44,7 @@ measure() {
 }
 
 run_all() {
-    apt_install curl ca-certificates wrk postgresql postgresql-contrib
-    mkdir -p "$RAW_DIR"
-    : >"$COMMANDS_FILE"
-    machine_line >"$MACHINE_FILE"
-    build_release
-    start_postgres
+    begin_run_with_postgres
     start_cellbase SQLITE "$CELLBASE_TMP/data-sqlite"
     start_cellbase POSTGRES "$CELLBASE_TMP/data-postgres" --shard "pg=$CELLBASE_TEST_POSTGRES_URL" --default-shard pg
     measure sqlite "$CELLBASE_URL_SQLITE" "$CELLBASE_TMP/data-sqlite"

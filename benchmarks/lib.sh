@@ -78,3 +78,14 @@ fmt() {
 machine_line() {
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(uname -sr)"
 }
+
+# What a run measured against PostgreSQL starts with: its tools, a fresh record, the release
+# binary and PostgreSQL on loopback.
+begin_run_with_postgres() {
+    apt_install curl ca-certificates wrk postgresql postgresql-contrib
+    mkdir -p "$RAW_DIR"
+    : >"$COMMANDS_FILE"
+    machine_line >"$MACHINE_FILE"
+    build_release
+    start_postgres
+}

@@ -39,7 +39,9 @@ struct MigrationPlannerTests {
             #"CREATE TABLE "todos" ("id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "owner" TEXT NOT NULL, "title" TEXT NOT NULL, "done" INTEGER NOT NULL DEFAULT 0 CHECK ("done" IN (0,1)), "tags" TEXT NOT NULL DEFAULT '[]', FOREIGN KEY ("owner") REFERENCES "profiles" ("id") ON DELETE CASCADE, CHECK (length("title") > 0))"#,
             #"CREATE INDEX "todos_owner_idx" ON "todos" ("owner")"#,
         ])
-        #expect(sqlite.warnings.isEmpty)
+        #expect(sqlite.warnings == [
+            #"table "profiles" has row level security off: anon and signed-in users can read and change all of its rows (ALTER TABLE "profiles" ENABLE ROW LEVEL SECURITY holds them to policies)"#,
+        ])
 
         let postgres = try MigrationPlanner.plan(Self.example, on: Schema(), namespace: .postgres(schema: "proj_abc"))
         #expect(postgres.statements == [

@@ -163,6 +163,26 @@ struct MigrationPolicyTests {
         #expect(plan.warnings == [#"policy "a" on "tasks" has no effect until ALTER TABLE "tasks" ENABLE ROW LEVEL SECURITY"#])
     }
 
+    @Test func tablesLeftWithRowLevelSecurityOffWarn() throws {
+        func open(_ table: String) -> String {
+            #"table "\#(table)" has row level security off: anon and signed-in users can read and change all of its rows (ALTER TABLE "\#(table)" ENABLE ROW LEVEL SECURITY holds them to policies)"#
+        }
+        let created = try MigrationPlanner.plan("""
+            create table a (id int primary key);
+            create table b (id int primary key);
+            create table c (id int primary key);
+            alter table b enable row level security;
+            alter table c enable row level security;
+            alter table c disable row level security;
+            """, on: Schema(), namespace: .sqlite)
+        #expect(created.warnings == [open("a"), open("c")])
+
+        let later = try MigrationPlanner.plan("alter table b disable row level security; alter table a add column x text", on: created.schema, namespace: .sqlite)
+        #expect(later.warnings == [open("b")])
+        let dropped = try MigrationPlanner.plan("create table d (id int primary key); drop table d", on: Schema(), namespace: .sqlite)
+        #expect(dropped.warnings.isEmpty)
+    }
+
     @Test func dropPolicy() throws {
         let schema = try MigrationFixture.schema(Self.prelude, "create policy a on todos using (done); create policy b on todos using (done)")
         let plan = try MigrationPlanner.plan("drop policy a on todos; drop policy if exists a on todos; drop policy if exists x on nope", on: schema, namespace: .sqlite)

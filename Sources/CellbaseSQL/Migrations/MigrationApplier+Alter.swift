@@ -29,6 +29,7 @@ extension MigrationApplier {
                     warnings.append("FORCE ROW LEVEL SECURITY on \"\(name.value)\" is the same as ENABLE: policies apply to every role but service_role")
                 case .disable:
                     schema.tables[index].rowLevelSecurity = false
+                    openedTables.append(schema.tables[index].name)
                 case .noForce:
                     break
                 }

@@ -6,6 +6,8 @@ struct MigrationApplier {
     var warnings: [String] = []
     /// Policies created by this file, to warn about those left without row-level security.
     var createdPolicies: [(table: String, name: String)] = []
+    /// Tables this file created or turned row-level security off for, to warn about those left open.
+    var openedTables: [String] = []
 
     init(schema: Schema) {
         self.schema = schema
@@ -23,8 +25,15 @@ struct MigrationApplier {
         }
     }
 
-    /// Warnings that need the whole file: a policy does nothing while its table's RLS is off.
+    /// Warnings that need the whole file: a table left with RLS off is open to every API key and
+    /// user (as in Supabase), and a policy does nothing while its table's RLS is off.
     mutating func finish() {
+        var warned: Set<String> = []
+        for name in openedTables where warned.insert(name).inserted {
+            guard let table = schema.table(named: name), !table.rowLevelSecurity else { continue }
+            let quoted = SQLNamespace.quote(table.name)
+            warnings.append("table \"\(table.name)\" has row level security off: anon and signed-in users can read and change all of its rows (ALTER TABLE \(quoted) ENABLE ROW LEVEL SECURITY holds them to policies)")
+        }
         for (tableName, name) in createdPolicies {
             guard let table = schema.table(named: tableName), table.policies.contains(where: { $0.name == name }), !table.rowLevelSecurity else { continue }
             warnings.append("policy \"\(name)\" on \"\(table.name)\" has no effect until ALTER TABLE \(SQLNamespace.quote(table.name)) ENABLE ROW LEVEL SECURITY")
@@ -74,6 +83,7 @@ struct MigrationApplier {
             return
         }
         try checkNameIsFree(create.name)
+        openedTables.append(create.name.value)
         var table = Table(name: create.name.value, columns: [])
         var primaryKeyPosition: MigrationPosition?
         var references: [(columns: [MigrationName], clause: MigrationReference)] = []
