@@ -3,12 +3,23 @@ import CellbaseSQL
 import Logging
 import Synchronization
 
-/// Creates projects, applies their migrations and keeps each project's schema catalog in memory.
+/// A project's schema as its migrations left it, with its policies compiled for its shard.
+struct Catalog: Sendable {
+    var schema: Schema
+    var policies: CompiledPolicies
+
+    init(_ schema: Schema, namespace: SQLNamespace) {
+        self.schema = schema
+        self.policies = CompiledPolicies(schema: schema, namespace: namespace)
+    }
+}
+
+/// Creates projects, applies their migrations and keeps each project's catalog in memory.
 final class ProjectService: Sendable {
     let directory: ProjectDirectory
     let shards: [String: any Shard]
     let defaultShard: String
-    private let catalogs = Mutex<[String: Schema]>([:])
+    private let catalogs = Mutex<[String: Catalog]>([:])
     private let logger: Logger
 
     init(directory: ProjectDirectory, shards: [String: any Shard], defaultShard: String, logger: Logger) {
@@ -55,7 +66,7 @@ final class ProjectService: Sendable {
             throw APIError(.conflict, code: "project_exists", message: "A project named '\(name)' already exists")
         }
         directory.add(project)
-        catalogs.withLock { $0[ref] = Schema() }
+        catalogs.withLock { $0[ref] = Catalog(Schema(), namespace: shard.namespace(for: ref)) }
         logger.info("project created", metadata: ["project": .string(ref), "name": .string(name), "shard": .string(shardName)])
         return project
     }
@@ -68,12 +79,13 @@ final class ProjectService: Sendable {
     }
 
     /// The project's schema as its applied migrations built it.
-    func catalog(for project: Project) async throws -> Schema {
-        if let schema = catalogs.withLock({ $0[project.ref] }) { return schema }
+    func catalog(for project: Project) async throws -> Catalog {
+        if let catalog = catalogs.withLock({ $0[project.ref] }) { return catalog }
         let shard = try shard(for: project)
-        let schema = try Self.replay(try await shard.appliedMigrations(ref: project.ref), namespace: shard.namespace(for: project.ref))
-        catalogs.withLock { $0[project.ref] = schema }
-        return schema
+        let namespace = shard.namespace(for: project.ref)
+        let catalog = Catalog(try Self.replay(try await shard.appliedMigrations(ref: project.ref), namespace: namespace), namespace: namespace)
+        catalogs.withLock { $0[project.ref] = catalog }
+        return catalog
     }
 
     static func replay(_ migrations: [AppliedMigration], namespace: SQLNamespace) throws -> Schema {
@@ -109,7 +121,8 @@ final class ProjectService: Sendable {
         case .alreadyApplied:
             return MigrationResult(applied: false, warnings: [])
         case .applied(let plan):
-            catalogs.withLock { $0[project.ref] = plan.schema }
+            let catalog = Catalog(plan.schema, namespace: namespace)
+            catalogs.withLock { $0[project.ref] = catalog }
             logger.info("migration applied", metadata: ["project": .string(project.ref), "migration": .string(name)])
             return MigrationResult(applied: true, warnings: plan.warnings)
         }

@@ -27,7 +27,7 @@ struct DataAPIController {
     }
 
     @Sendable func openAPI(_ request: Request, context: ProjectRequestContext) async throws -> Response {
-        let schema = try await projects.catalog(for: context.project)
+        let schema = try await projects.catalog(for: context.project).schema
         let document = OpenAPIDocument.json(for: schema, title: context.project.name, basePath: "/rest/v1/")
         return Response(
             status: .ok,
@@ -59,8 +59,8 @@ struct DataAPIController {
         }
         let project = context.project
         let shard = try projects.shard(for: project)
-        let schema = try await projects.catalog(for: project)
-        let planner = RESTPlanner(schema: schema, namespace: shard.namespace(for: project.ref), limits: limits, access: context.access)
+        let catalog = try await projects.catalog(for: project)
+        let planner = RESTPlanner(schema: catalog.schema, namespace: shard.namespace(for: project.ref), limits: limits, access: context.access, policies: catalog.policies)
         let plan = try planner.plan(RESTRequest(
             method: method,
             table: table,

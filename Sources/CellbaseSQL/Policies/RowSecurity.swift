@@ -4,18 +4,18 @@
 struct RowSecurity: Sendable {
     let table: Table
     let role: String
-    let compiler: PolicyCompiler
+    let policies: CompiledPolicies
 
     /// `nil` when the request bypasses row-level security or the table has it off.
-    init?(table: Table, access: RESTAccess, compiler: PolicyCompiler) {
+    init?(table: Table, access: RESTAccess, policies: CompiledPolicies) {
         guard table.rowLevelSecurity, let role = access.policyRole else { return nil }
         self.table = table
         self.role = role
-        self.compiler = compiler
+        self.policies = policies
     }
 
     private func predicate(_ command: Policy.Command, _ clause: PolicyCompiler.Clause) throws(RESTError) -> SQLTemplate {
-        try compiler.predicate(for: table, role: role, command: command, clause: clause)
+        try policies.predicate(for: table, role: role, command: command, clause: clause)
     }
 
     /// The rows a read sees.

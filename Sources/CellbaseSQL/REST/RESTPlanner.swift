@@ -6,12 +6,17 @@ public struct RESTPlanner: Sendable {
     public var limits: RESTLimits
     /// Who asks: the row-level security the statements enforce.
     public var access: RESTAccess
+    /// The schema's policies, compiled ahead when the caller keeps them with its catalog.
+    public var policies: CompiledPolicies
 
-    public init(schema: Schema, namespace: SQLNamespace, limits: RESTLimits = RESTLimits(), access: RESTAccess = .serviceRole) {
+    /// `policies`: the schema's policies compiled for `namespace`; when `nil`, each predicate a
+    /// request needs is compiled while planning it.
+    public init(schema: Schema, namespace: SQLNamespace, limits: RESTLimits = RESTLimits(), access: RESTAccess = .serviceRole, policies: CompiledPolicies? = nil) {
         self.schema = schema
         self.namespace = namespace
         self.limits = limits
         self.access = access
+        self.policies = policies ?? CompiledPolicies(compiling: PolicyCompiler(schema: schema, namespace: namespace))
     }
 
     /// SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32,766; statements stay below this.
@@ -28,7 +33,7 @@ public struct RESTPlanner: Sendable {
         let media = try RESTMediaType(accept: request.accept)
         var responder = RESTResponder(method: request.method, media: media, preferences: preferences)
         responder.representation = preferences.returning == .representation
-        let security = RowSecurity(table: table, access: access, compiler: PolicyCompiler(schema: schema, namespace: namespace))
+        let security = RowSecurity(table: table, access: access, policies: policies)
         responder.policyTable = security?.table.name
 
         switch request.method {
