@@ -3,6 +3,8 @@
 # node whose projects live on a PostgreSQL shard:
 #   refresh-token grants per second (POST /auth/v1/token?grant_type=refresh_token, every token
 #     used once and rotated), against the anchor figure the issue quotes for PocketBase on 2 vCPU;
+#   50 password sign-ins at once (bcrypt), their slowest answer against the client's 5 s timeout,
+#     with /health/live polled meanwhile;
 #   a single-row read as a signed-in user from a table guarded by an owner policy
 #     (owner = auth.uid()), against the same read from an identical table with RLS off.
 # Writes benchmarks/results/auth.md. Everything runs on loopback, each load is bounded (wrk runs
@@ -35,6 +37,9 @@ measure() {
         setup owned "$url" "$service" "$table" 1 "$ROWS" "$user"
         setup check-note "$url" "$anon" "$token" "$table" "$ROWS"
     done
+    log "50 sign-ins at once ($name)"
+    setup burst "$url" "$anon" "$EMAIL" "$PASSWORD" 50 >"$RAW_DIR/$name-burst.txt"
+    echo "bench_setup.py burst URL ANON_KEY $EMAIL PASSWORD 50   # $name-burst" >>"$COMMANDS_FILE"
     log "$SESSIONS sign-ins ($name)"
     setup sessions "$url" "$anon" "$EMAIL" "$PASSWORD" "$SESSIONS" "$CELLBASE_TMP/refresh-$name.txt"
     run_wrk "$name-refresh" "$url/auth/v1/token" refresh.lua "$anon" "$CELLBASE_TMP/refresh-$name.txt" "$WRK_THREADS"
@@ -62,6 +67,9 @@ row() { # row BACKEND WHAT RUN [REFERENCE_NAME REFERENCE_VALUE TARGET]
     echo "| $1 | $2 | $(fmt "$figure") req/s (p50 $(result "$3" p50_ms) ms, p99 $(result "$3" p99_ms) ms) | $reference | $ratio_value | $target |"
 }
 
+# burst_field BACKEND FIELD: a field of the burst line of a backend.
+burst_field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" "$RAW_DIR/$1-burst.txt"; }
+
 report() {
     {
         echo "# Auth and row-level security"
@@ -78,6 +86,16 @@ report() {
             row "$backend" "refresh-token grant (rotating)" "$backend-refresh" "PocketBase (quoted)" "$POCKETBASE_REFRESH"
             row "$backend" "read by id as a user, RLS off" "$backend-open"
             row "$backend" "read by id as a user, owner policy" "$backend-rls" "RLS off" "$(result "$backend-open" rps)" 0.8
+        done
+        echo
+        echo "50 password sign-ins released at once (bcrypt cost 10; supabase-py's Auth timeout is 5 s), while"
+        echo "another client polls \`/health/live\` of the same node (it must keep answering while bcrypt runs):"
+        echo
+        echo "| shard | sign-in median | slowest sign-in | target | \`/health/live\` during the burst (median / slowest) |"
+        echo "|---|---|---|---|---|"
+        for backend in sqlite postgres; do
+            slowest=$(burst_field "$backend" max_s)
+            echo "| $backend | $(burst_field "$backend" median_s) s | $slowest s | < 5 s: $(awk -v s="$slowest" 'BEGIN { print (s < 5 ? "met" : "missed") }') | $(burst_field "$backend" health_median_ms) ms / $(burst_field "$backend" health_max_ms) ms ($(burst_field "$backend" health_polls) polls) |"
         done
         echo
         echo "## Commands"

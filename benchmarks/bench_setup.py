@@ -11,10 +11,15 @@
   bench_setup.py sessions URL ANON_KEY EMAIL PASSWORD COUNT OUT -> COUNT sign-ins; their refresh tokens, one per line
   bench_setup.py owned URL SERVICE_KEY TABLE FIRST LAST OWNER   -> inserts notes FIRST..LAST owned by OWNER
   bench_setup.py check-note URL ANON_KEY TOKEN TABLE ID         -> fails unless TABLE?id=eq.ID is that one note
+  bench_setup.py burst URL ANON_KEY EMAIL PASSWORD COUNT        -> COUNT sign-ins at once while /health/live is
+                                                                   polled; prints their latencies (see burst())
 """
 
 import json
+import statistics
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -83,6 +88,42 @@ def note(i, owner):
     return {"id": i, "owner": owner, "body": f"note {i}"}
 
 
+def burst(url, anon, email, password, total):
+    """COUNT password sign-ins released together, one thread each, while another thread polls
+    /health/live: the sign-ins' median and slowest latency, and the slowest health answer during
+    the burst (bcrypt must neither miss the client's 5 s timeout nor stall the event loops)."""
+    start = threading.Barrier(total + 1)
+    latencies = [None] * total
+    done = threading.Event()
+    health = []
+
+    def sign_in(index):
+        start.wait()
+        began = time.perf_counter()
+        auth_call(url, anon, "token?grant_type=password", {"email": email, "password": password})
+        latencies[index] = time.perf_counter() - began
+
+    def poll():
+        start.wait()
+        while not done.is_set():
+            began = time.perf_counter()
+            with urllib.request.urlopen(f"{url}/health/live", timeout=TIMEOUT) as response:
+                assert response.status == 200
+            health.append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=sign_in, args=(i,)) for i in range(total)]
+    poller = threading.Thread(target=poll)
+    for thread in threads + [poller]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    poller.join()
+    assert all(latency is not None for latency in latencies), "a sign-in failed"
+    print(f"signins={total} median_s={statistics.median(latencies):.3f} max_s={max(latencies):.3f} "
+          f"health_polls={len(health)} health_median_ms={statistics.median(health) * 1000:.1f} health_max_ms={max(health) * 1000:.1f}")
+
+
 def main(argv):
     command, args = argv[1], argv[2:]
     if command == "project":
@@ -143,6 +184,9 @@ def main(argv):
         rows = json.loads(body)
         if rows != [{"id": int(row_id), "body": f"note {row_id}"}]:
             raise SystemExit(f"{table}?id=eq.{row_id} answered {rows!r}")
+    elif command == "burst":
+        url, anon, email, password, total = args
+        burst(url, anon, email, password, int(total))
     else:
         raise SystemExit(__doc__)
 
