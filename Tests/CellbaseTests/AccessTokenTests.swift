@@ -122,6 +122,30 @@ struct AccessTokenTests {
         await #expect(throws: AccessTokenRejection.claim("role")) { try await keys.verifyAccessToken(oddRole, now: Date(timeIntervalSince1970: 1_000_010)) }
     }
 
+    @Test
+    func verifiedTokensAreRememberedPerProjectUntilTheyExpire() async throws {
+        let node = TestNode(backend: .sqlite)
+        defer { node.removeData() }
+        try await node.run { client in
+            let first = try await client.project(migration: "create table t (id int primary key)")
+            let second = try await client.project(migration: "create table t (id int primary key)")
+            let directory = client.node.directory
+            let projectA = try #require(try await directory.project(ref: first.ref))
+            let projectB = try #require(try await directory.project(ref: second.ref))
+            let token = try await Self.mintWith(await directory.keys(for: projectA), iat: 1_000_000, exp: 1_003_600)
+
+            let at = Date(timeIntervalSince1970: 1_000_010)
+            #expect(try await directory.verifyAccessToken(token, of: projectA, now: at).claims["sub"] == .string("u"))
+            // Remembered for project A only: project B verifies it with its own secret and refuses it.
+            await #expect(throws: AccessTokenRejection.invalid) { try await directory.verifyAccessToken(token, of: projectB, now: at) }
+            #expect(try await directory.verifyAccessToken(token, of: projectA, now: at).role == .authenticated)
+            // Past its `exp` the remembered answer no longer counts.
+            await #expect(throws: AccessTokenRejection.expired) {
+                try await directory.verifyAccessToken(token, of: projectA, now: Date(timeIntervalSince1970: 1_003_600))
+            }
+        }
+    }
+
     static func mintWith(_ keys: ProjectKeys, iat: Int, exp: Int, role: String = "authenticated") async throws -> String {
         try await keys.keys.sign(AccessTokenClaims(json: .object([
             JSONMember(key: "sub", value: .string("u")),

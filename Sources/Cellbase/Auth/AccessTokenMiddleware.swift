@@ -17,7 +17,7 @@ struct AccessTokenMiddleware: RouterMiddleware {
         else { return try await next(request, context) }
         var context = context
         do {
-            context.accessToken = try await directory.keys(for: project).verifyAccessToken(token)
+            context.accessToken = try await directory.verifyAccessToken(token, of: project)
         } catch {
             throw Self.refusal(error)
         }

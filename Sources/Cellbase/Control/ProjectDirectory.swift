@@ -13,8 +13,8 @@ public struct ResolvedKey: Sendable, Hashable {
 }
 
 /// Answers "which project is this API key for?" fast: projects and their verifiers are cached in
-/// memory, and every verified key is remembered until it expires, so a request pays for a JWT
-/// verification only the first time its key is seen.
+/// memory, and every verified key — and every verified user access token — is remembered until it
+/// expires, so a request pays for a JWT verification only the first time its token is seen.
 final class ProjectDirectory: Sendable {
     private struct CachedKey {
         var ref: String
@@ -23,13 +23,23 @@ final class ProjectDirectory: Sendable {
         var expiresAt: Date
     }
 
+    private struct CachedAccessToken {
+        var ref: String
+        var token: VerifiedAccessToken
+        /// `exp`, in seconds since 1970.
+        var expiresAt: Double
+    }
+
     private struct State {
         var projects: [String: Project] = [:]
         var verifiers: [String: ProjectKeys] = [:]
         var keys: [String: CachedKey] = [:]
+        var accessTokens: [String: CachedAccessToken] = [:]
     }
 
     static let maxCachedKeys = 100_000
+    /// Access tokens are larger than keys (user metadata rides in them): fewer are kept.
+    static let maxCachedAccessTokens = 20_000
 
     let store: any ControlStore
     private let state = Mutex(State())
@@ -99,6 +109,27 @@ final class ProjectDirectory: Sendable {
             state.keys[token] = CachedKey(ref: project.ref, role: role, claims: resolved.claims, expiresAt: claims.exp.value)
         }
         return resolved
+    }
+}
+
+extension ProjectDirectory {
+    /// A user's access token for `project`, verified (signature, `exp`, `iat`, `nbf`, role) the
+    /// first time it is seen and then answered from memory until its `exp`. The cache is keyed by
+    /// the token and checked against the project, so a token of one project never passes for another.
+    func verifyAccessToken(_ token: String, of project: Project, now: Date = Date()) async throws(AccessTokenRejection) -> VerifiedAccessToken {
+        let seconds = now.timeIntervalSince1970
+        let cached = state.withLock { state -> VerifiedAccessToken? in
+            guard let entry = state.accessTokens[token], entry.ref == project.ref, entry.expiresAt > seconds else { return nil }
+            return entry.token
+        }
+        if let cached { return cached }
+        let verified = try await keys(for: project).verifyAccessToken(token, now: now)
+        guard let expiresAt = verified.claims["exp"]?.numberValue else { return verified }
+        state.withLock { state in
+            if state.accessTokens.count >= Self.maxCachedAccessTokens { state.accessTokens.removeAll(keepingCapacity: true) }
+            state.accessTokens[token] = CachedAccessToken(ref: project.ref, token: verified, expiresAt: expiresAt)
+        }
+        return verified
     }
 }
 
