@@ -201,7 +201,7 @@ struct MigrationPolicyTests {
         ("create policy p on todos using (exists (select 1 from nope))", 55, #"table "nope" does not exist"#),
         ("create policy p on todos using (exists (select 1 from members m where members.role = 'x'))", 71, #""members" is not a table here; visible: "todos", "m""#),
         ("create policy p on todos using (exists (select 1 from members m where name = 'x'))", 71, #"column "name" does not exist in table "todos" or "members""#),
-        ("create policy p on todos using (exists (select 1 from auth.users))", 55, "found auth.users; tables of the auth schema are not available to migrations: references to auth.users come with the auth capability"),
+        ("create policy p on todos using (exists (select 1 from auth.users))", 55, "found auth.users; tables of the auth schema are not available to migrations: keep a user's id (auth.uid()) in a uuid column instead"),
         ("create policy p on todos using (exists (select 1 from members, orgs))", 62, "an EXISTS subquery reads one table; joins are not supported (nest another EXISTS)"),
         ("create policy p on todos using (exists (select role from members))", 48, #"expected 1 or * after SELECT in EXISTS, found "role""#),
         ("create policy p on todos using (pg_sleep(1) is null)", 33, "the function pg_sleep() is not supported in policies; supported: auth.uid(), auth.role(), auth.jwt(), auth.email(), lower(), upper(), length(), char_length(), coalesce() and now()"),

@@ -120,7 +120,7 @@ struct MigrationParser {
             case "public":
                 return table
             case "auth":
-                throw MigrationError(at: schema.position, "found auth.\(table.value); tables of the auth schema are not available to migrations: references to auth.users come with the auth capability")
+                throw MigrationError(at: schema.position, "found auth.\(table.value); tables of the auth schema are not available to migrations: keep a user's id (auth.uid()) in a uuid column instead")
             case "storage":
                 throw MigrationError(at: schema.position, "found storage.\(table.value); tables of the storage schema are not available to migrations: they come with the storage capability")
             default:
