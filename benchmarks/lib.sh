@@ -42,7 +42,8 @@ run_wrk() {
     # Keys are long and secret-looking: the record names them instead of printing them.
     local shown=() argument
     for argument in "$@"; do
-        if [ ${#argument} -gt 40 ]; then shown+=(API_KEY); else shown+=("${argument/#$CELLBASE_TMP/TMP}"); fi
+        argument="${argument/#$CELLBASE_TMP/TMP}"
+        if [ ${#argument} -gt 40 ]; then shown+=(API_KEY); else shown+=("$argument"); fi
     done
     echo "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${WRK_SECONDS}s --latency -s benchmarks/wrk/$script $(sed -E 's#^http://127\.0\.0\.1:[0-9]+#http://127.0.0.1:PORT#' <<<"$url")${shown[*]:+ -- ${shown[*]}}   # $name" >>"$COMMANDS_FILE"
 }
