@@ -58,6 +58,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("auth-sign-in-window"), help: "The sign-in throttling window, in seconds.")
     var authSignInWindow = 900
 
+    @Option(name: .customLong("metrics"), help: "Who may read GET /metrics: 'open' (anyone reaching the listen address), 'admin' (the admin token) or 'off'.")
+    var metrics = "open"
+
+    @Option(name: .customLong("metrics-project-label"), help: "'on' or 'off': whether HTTP and Auth metrics carry a project label.")
+    var metricsProjectLabel = "on"
+
+    @Option(name: .customLong("metrics-max-projects"), help: "Most projects with a label of their own in the metrics; later ones share project=\"other\".")
+    var metricsMaxProjects = 100
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -81,6 +90,11 @@ struct Serve: AsyncParsableCommand {
         guard authSignInAttempts >= 1, authSignInWindow >= 1 else {
             throw ValidationError("--auth-sign-in-attempts and --auth-sign-in-window must be positive")
         }
+        guard let metricsAccess = MetricsConfiguration.Access(rawValue: metrics) else {
+            throw ValidationError("--metrics is one of open, admin, off")
+        }
+        guard ["on", "off"].contains(metricsProjectLabel) else { throw ValidationError("--metrics-project-label is on or off") }
+        guard metricsMaxProjects >= 0 else { throw ValidationError("--metrics-max-projects must not be negative") }
         var configuration = CellbaseConfiguration(
             dataDirectory: data,
             host: host,
@@ -99,6 +113,11 @@ struct Serve: AsyncParsableCommand {
             confirmEmail: authConfirmEmail,
             signInAttempts: authSignInAttempts,
             signInWindow: authSignInWindow
+        )
+        configuration.metrics = MetricsConfiguration(
+            access: metricsAccess,
+            projectLabel: metricsProjectLabel == "on",
+            maxProjectLabels: metricsMaxProjects
         )
 
         // Running Swift concurrency on NIO's event loops saves a thread hop per request

@@ -1,6 +1,7 @@
 import CellbaseSQL
 import Logging
 import PostgresNIO
+import Prometheus
 import Testing
 
 @testable import Cellbase
@@ -23,7 +24,11 @@ struct PostgresShardTests {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await client.run() }
-            let shard = PostgresShard(name: "pg", client: client, preparedStatementsPerConnection: capacity, logger: logger)
+            // These tests read no metrics: the query times go to a registry of their own.
+            let queryDuration = PrometheusCollectorRegistry().makeDurationHistogram(
+                descriptor: MetricNameDescriptor(metricName: "query_duration", unitName: "seconds", helpText: ""), buckets: [.seconds(1)]
+            )
+            let shard = PostgresShard(name: "pg", client: client, queryDuration: queryDuration, preparedStatementsPerConnection: capacity, logger: logger)
             let ref = String((0..<20).map { _ in "abcdefghijklmnopqrstuvwxyz".randomElement()! })
             try await shard.createProject(ref: ref)
             let outcome = try await shard.applyMigration(ref: ref, name: "items", sql: items) { _ in

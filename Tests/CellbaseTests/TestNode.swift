@@ -39,6 +39,7 @@ struct TestNode {
     let dataDirectory: String
     /// bcrypt's lowest cost keeps the many sign-ups of the tests cheap; the hashing path is the same.
     var auth = AuthConfiguration(bcryptCost: 4)
+    var metrics = MetricsConfiguration()
 
     init(backend: Backend, dataDirectory: String? = nil) {
         self.backend = backend
@@ -50,6 +51,7 @@ struct TestNode {
         var configuration = CellbaseConfiguration(dataDirectory: dataDirectory, port: 0)
         configuration.maxBodySize = 1024 * 1024
         configuration.auth = auth
+        configuration.metrics = metrics
         if backend == .postgres {
             configuration.postgresShards = ["pg": try TestEnvironment.postgresURL()]
             configuration.defaultShard = "pg"

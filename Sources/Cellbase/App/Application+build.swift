@@ -61,11 +61,12 @@ public enum CellbaseBuilder {
             threadPool: threadPool,
             logger: logger
         )
+        let metrics = NodeMetrics(configuration: configuration.metrics, localShard: localShard)
         var shards: [String: any Shard] = ["local": localShard]
         var authDatabases: [String: any AuthDatabase] = ["local": localShard]
         for (name, url) in configuration.postgresShards.sorted(by: { $0.key < $1.key }) {
             guard name != "local" else { throw ConfigurationError("the shard name 'local' is the embedded SQLite shard") }
-            let shard = PostgresShard(name: name, client: try postgresClient(url), logger: logger)
+            let shard = PostgresShard(name: name, client: try postgresClient(url), queryDuration: metrics.postgresQueryDuration(shard: name), logger: logger)
             shards[name] = shard
             authDatabases[name] = shard
         }
@@ -79,6 +80,11 @@ public enum CellbaseBuilder {
 
         let router = Router(context: CellbaseRequestContext.self)
         HealthController(control: control, shards: shards.values.sorted { $0.name < $1.name }).addRoutes(to: router)
+        switch configuration.metrics.access {
+        case .open: MetricsController(metrics: metrics).addRoutes(to: router)
+        case .admin: MetricsController(metrics: metrics).addRoutes(to: router.group().add(middleware: AdminTokenMiddleware(token: adminToken)))
+        case .off: break
+        }
         AdminController(projects: projects).addRoutes(
             to: router.group("admin/v1").add(middleware: AdminTokenMiddleware(token: adminToken))
         )
@@ -91,7 +97,7 @@ public enum CellbaseBuilder {
         let passwordHasher = PasswordHasher(cost: configuration.auth.bcryptCost)
         let auth = AuthService(
             configuration: configuration.auth, directory: directory, databases: authDatabases,
-            hasher: passwordHasher, issuer: configuration.url + "/auth/v1"
+            hasher: passwordHasher, issuer: configuration.url + "/auth/v1", metrics: metrics.auth
         )
         AuthController(auth: auth).addRoutes(
             to: router.group("auth/v1")
@@ -100,7 +106,7 @@ public enum CellbaseBuilder {
         )
 
         var app = Application(
-            router: router,
+            responder: HTTPMetricsResponder(router: router.buildResponder(), metrics: configuration.metrics.access == .off ? nil : metrics.http),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
             services: postgresClients as [any Service] + [passwordHasher, NodeShutdown(control: control, shards: Array(shards.values))],
             onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },

@@ -24,6 +24,7 @@ public struct CellbaseConfiguration: Sendable {
     /// Whether the first start creates the project `default`.
     public var createDefaultProject: Bool
     public var auth: AuthConfiguration
+    public var metrics: MetricsConfiguration
 
     public init(
         dataDirectory: String = "./cellbase-data",
@@ -38,7 +39,8 @@ public struct CellbaseConfiguration: Sendable {
         sqliteSynchronous: String = "normal",
         postgresMaxConnections: Int = 20,
         createDefaultProject: Bool = true,
-        auth: AuthConfiguration = AuthConfiguration()
+        auth: AuthConfiguration = AuthConfiguration(),
+        metrics: MetricsConfiguration = MetricsConfiguration()
     ) {
         self.dataDirectory = dataDirectory
         self.host = host
@@ -53,6 +55,7 @@ public struct CellbaseConfiguration: Sendable {
         self.postgresMaxConnections = postgresMaxConnections
         self.createDefaultProject = createDefaultProject
         self.auth = auth
+        self.metrics = metrics
     }
 
     public var url: String {

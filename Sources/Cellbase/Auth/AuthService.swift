@@ -11,14 +11,16 @@ final class AuthService: Sendable {
     let hasher: PasswordHasher
     let throttle: SignInThrottle
     let passwords: PasswordPolicy
+    let metrics: AuthMetrics
     /// The `iss` of access tokens: the node's Auth URL, as GoTrue's `API_EXTERNAL_URL`.
     let issuer: String
     private let databases: [String: any AuthDatabase]
     /// Projects whose auth tables this node has created or seen, so each is prepared once.
     private let prepared = Mutex<Set<String>>([])
 
-    init(configuration: AuthConfiguration, directory: ProjectDirectory, databases: [String: any AuthDatabase], hasher: PasswordHasher, issuer: String) {
+    init(configuration: AuthConfiguration, directory: ProjectDirectory, databases: [String: any AuthDatabase], hasher: PasswordHasher, issuer: String, metrics: AuthMetrics) {
         self.configuration = configuration
+        self.metrics = metrics
         self.directory = directory
         self.databases = databases
         self.hasher = hasher
@@ -97,22 +99,34 @@ final class AuthService: Sendable {
     /// `grant_type=password`. Throttled per email and per client address; an unknown email is
     /// checked against a dummy hash so it takes as long as a wrong password.
     func signIn(_ project: Project, email rawEmail: String, password: String, clientAddress: String) async throws -> Session {
-        guard password.utf8.count <= PasswordPolicy.maxBytes else { throw AuthError.invalidCredentials }
+        guard password.utf8.count <= PasswordPolicy.maxBytes else {
+            metrics.signIn(.failure, projectRef: project.ref)
+            throw AuthError.invalidCredentials
+        }
         let email = rawEmail.lowercased()
         let emailKey = SignInThrottle.emailKey(ref: project.ref, email: email)
         let keys = [emailKey, SignInThrottle.addressKey(ref: project.ref, address: clientAddress)]
         let now = Int(Date().timeIntervalSince1970)
-        if let wait = throttle.retryAfter(keys, now: now) { throw AuthError.overRateLimit(retryAfter: wait) }
+        if let wait = throttle.retryAfter(keys, now: now) {
+            metrics.signIn(.throttled, projectRef: project.ref)
+            throw AuthError.overRateLimit(retryAfter: wait)
+        }
 
         let store = try await store(for: project)
         let user = try await store.user(email: email)
         guard try await hasher.verify(password, against: user?.passwordHash), let user else {
             throttle.recordFailure(keys, now: now)
+            metrics.signIn(.failure, projectRef: project.ref)
             throw AuthError.invalidCredentials
         }
         throttle.reset(emailKey)
-        guard user.emailConfirmedAt != nil else { throw AuthError.emailNotConfirmed }
-        return try await startSession(project, store: store, user: user)
+        guard user.emailConfirmedAt != nil else {
+            metrics.signIn(.failure, projectRef: project.ref)
+            throw AuthError.emailNotConfirmed
+        }
+        let session = try await startSession(project, store: store, user: user)
+        metrics.signIn(.success, projectRef: project.ref)
+        return session
     }
 
     /// `grant_type=refresh_token`: the token is spent and a new one takes its place.

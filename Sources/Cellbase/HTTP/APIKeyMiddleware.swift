@@ -14,12 +14,15 @@ struct APIKeyMiddleware: RouterMiddleware {
         guard let token = request.headers[Self.apiKeyField] ?? request.uri.queryParameters["apikey"].map(String.init), !token.isEmpty else {
             throw APIError(.unauthorized, code: "no_api_key", message: "No API key found in request", hint: "No `apikey` request header or url param was found.", shape: shape)
         }
-        var context = context
+        let key: ResolvedKey
         do {
-            context.resolvedKey = try await directory.resolve(apiKey: token)
+            key = try await directory.resolve(apiKey: token)
         } catch {
             throw APIError(.unauthorized, code: "invalid_api_key", message: "Invalid API key", hint: "Double check your `anon` or `service_role` API key.", shape: shape)
         }
+        var context = context
+        context.resolvedKey = key
+        context.metricsProject?.ref = key.project.ref
         return try await next(request, context)
     }
 }

@@ -2,6 +2,7 @@ import CellbaseSQL
 import Logging
 import NIOCore
 import PostgresNIO
+import Prometheus
 
 /// A PostgreSQL shard: one database, one connection pool shared by its projects, and each project
 /// one schema (`proj_<ref>`), the layout Citus's schema-based sharding distributes.
@@ -10,11 +11,14 @@ final class PostgresShard: Shard {
     let dialect = SQLDialect.postgres
     let client: PostgresClient
     let preparedStatements: PreparedStatements
+    /// How long each use of a pooled connection takes, waiting for the pool included.
+    private let queryDuration: DurationHistogram
     private let logger: Logger
 
-    init(name: String, client: PostgresClient, preparedStatementsPerConnection: Int = 256, logger: Logger) {
+    init(name: String, client: PostgresClient, queryDuration: DurationHistogram, preparedStatementsPerConnection: Int = 256, logger: Logger) {
         self.name = name
         self.client = client
+        self.queryDuration = queryDuration
         self.preparedStatements = PreparedStatements(capacity: preparedStatementsPerConnection)
         self.logger = logger
     }
@@ -50,7 +54,7 @@ final class PostgresShard: Shard {
     }
 
     func appliedMigrations(ref: String) async throws -> [AppliedMigration] {
-        try await client.withConnection { connection in
+        try await withConnection { connection in
             try await readMigrations(ref, on: connection)
         }
     }
@@ -97,7 +101,7 @@ final class PostgresShard: Shard {
             }
         }
         // Reads run as prepared statements: the same read again is only bound and executed.
-        return try plan.respond(try await client.withConnection { connection in
+        return try plan.respond(try await withConnection { connection in
             try await run(plan) { statement in (try await preparedStatements.rows(of: statement, on: connection), nil) }
         })
     }
@@ -142,7 +146,7 @@ final class PostgresShard: Shard {
     /// BEGIN ... COMMIT on one pooled connection, rolled back when `body` throws. The original
     /// error is rethrown as is, so callers can map its SQLSTATE.
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
+        try await withConnection { connection in
             try await connection.query("BEGIN", logger: logger)
             do {
                 let result = try await body(connection)
@@ -153,6 +157,15 @@ final class PostgresShard: Shard {
                 throw error
             }
         }
+    }
+
+    /// A pooled connection for `body`. Data API, migration and Auth queries all run through here, so
+    /// they are timed in one place — the wait for a free connection included, as that is how a
+    /// pool too small for its load shows.
+    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        defer { queryDuration.record(ContinuousClock.now - start) }
+        return try await client.withConnection(body)
     }
 
     func checkReady() async throws {
