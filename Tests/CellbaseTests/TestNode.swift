@@ -40,6 +40,12 @@ struct TestNode {
     /// bcrypt's lowest cost keeps the many sign-ups of the tests cheap; the hashing path is the same.
     var auth = AuthConfiguration(bcryptCost: 4)
     var metrics = MetricsConfiguration()
+    /// Where the node logs; warnings and worse to the console unless a test captures them.
+    var logger: Logger = {
+        var logger = Logger(label: "cellbase.test")
+        logger.logLevel = .warning
+        return logger
+    }()
 
     init(backend: Backend, dataDirectory: String? = nil) {
         self.backend = backend
@@ -60,8 +66,6 @@ struct TestNode {
     }
 
     func run<Value: Sendable>(_ test: @Sendable (TestClient) async throws -> Value) async throws -> Value {
-        var logger = Logger(label: "cellbase.test")
-        logger.logLevel = .warning
         let (app, node) = try await CellbaseBuilder.build(try configuration(), logger: logger)
         return try await app.test(.router) { client in
             try await test(TestClient(client: client, node: node))

@@ -106,7 +106,7 @@ public enum CellbaseBuilder {
         )
 
         var app = Application(
-            responder: HTTPMetricsResponder(router: router.buildResponder(), metrics: configuration.metrics.access == .off ? nil : metrics.http),
+            responder: ObservedResponder(router: router.buildResponder(), metrics: configuration.metrics.access == .off ? nil : metrics.http),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
             services: postgresClients as [any Service] + [passwordHasher, NodeShutdown(control: control, shards: Array(shards.values))],
             onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },
