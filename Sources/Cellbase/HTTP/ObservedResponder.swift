@@ -48,7 +48,8 @@ struct RequestID: Sendable, Hashable {
         if let given, Self.isAcceptable(given) {
             value = given
         } else {
-            value = (0..<16).map { _ in Self.hexDigits[Int.random(in: 0..<16)] }.reduce(into: "") { $0.append($1) }
+            let digits = String(UInt64.random(in: .min ... .max), radix: 16)
+            value = String(repeating: "0", count: 16 - digits.count) + digits
         }
     }
 
@@ -61,8 +62,6 @@ struct RequestID: Sendable, Hashable {
             }
         }
     }
-
-    private static let hexDigits: [Character] = Array("0123456789abcdef")
 }
 
 extension HTTPField.Name {
