@@ -175,7 +175,7 @@ final class AuthService: Sendable {
     func user(_ project: Project, accessToken token: String) async throws -> (user: AuthUser, token: VerifiedAccessToken) {
         let verified: VerifiedAccessToken
         do {
-            verified = try await directory.keys(for: project).verifyAccessToken(token)
+            verified = try await directory.verifyAccessToken(token, of: project)
         } catch {
             throw AuthError.badJWT(Self.reason(error))
         }
