@@ -147,8 +147,11 @@ struct UserRowSecurityTests {
         create policy "owners remove" on todos for delete to authenticated using (owner = auth.uid());
         """
 
-    static func user(_ session: AuthSession) -> HTTPFields {
-        [.authorization: "Bearer \(session.accessToken)"]
+    /// The headers of a request as `session`'s user, with `extra` ones.
+    static func user(_ session: AuthSession, _ extra: HTTPFields = [:]) -> HTTPFields {
+        var headers = extra
+        headers[.authorization] = "Bearer \(session.accessToken)"
+        return headers
     }
 
     @Test(arguments: Backend.allCases)
@@ -168,7 +171,7 @@ struct UserRowSecurityTests {
             let seeded = try await client.rest(.post, "todos", project: project, key: project.serviceRoleKey, body: #"{"owner":"\#(bob.userID)","title":"bob's"}"#)
             #expect(seeded.status == .created)
 
-            let aliceReads = try await client.rest(.get, "todos?select=title", project: project, headers: Self.user(alice).merging([prefer: "count=exact"]))
+            let aliceReads = try await client.rest(.get, "todos?select=title", project: project, headers: Self.user(alice, [prefer: "count=exact"]))
             #expect(try aliceReads.json() == json(#"[{"title":"alice's"}]"#))
             #expect(aliceReads.headers[HTTPField.Name("Content-Range")!] == "0-0/1")
             let bobReads = try await client.rest(.get, "todos?select=title&or=(owner.eq.\(alice.userID),id.gt.0)", project: project, headers: Self.user(bob))
@@ -176,7 +179,7 @@ struct UserRowSecurityTests {
             let anonReads = try await client.rest(.get, "todos", project: project)
             #expect(try anonReads.json() == json("[]"))
 
-            let takeover = try await client.rest(.patch, "todos?title=eq.alice's", project: project, headers: Self.user(bob).merging([prefer: "return=representation"]), body: #"{"title":"bob took it"}"#)
+            let takeover = try await client.rest(.patch, "todos?title=eq.alice's", project: project, headers: Self.user(bob, [prefer: "return=representation"]), body: #"{"title":"bob took it"}"#)
             #expect(try takeover.json() == json("[]"))
             let removal = try await client.rest(.delete, "todos?title=eq.alice's", project: project, headers: Self.user(bob))
             #expect(removal.status == .noContent)
@@ -186,13 +189,5 @@ struct UserRowSecurityTests {
             let all = try await client.rest(.get, "todos?select=title,owner&order=id", project: project, key: project.serviceRoleKey)
             #expect(try all.json() == json(#"[{"title":"alice's","owner":"\#(alice.userID)"},{"title":"bob's","owner":"\#(bob.userID)"}]"#))
         }
-    }
-}
-
-extension HTTPFields {
-    func merging(_ other: HTTPFields) -> HTTPFields {
-        var merged = self
-        for field in other { merged[field.name] = field.value }
-        return merged
     }
 }
