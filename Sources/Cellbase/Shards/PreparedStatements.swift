@@ -69,9 +69,11 @@ final class PreparedStatements: Sendable {
 
     private func prepared(_ sql: String, on connection: PostgresConnection) async throws -> PreparedQuery {
         let (cached, isNew) = connections.withLock { connections -> (PreparedQuery?, Bool) in
-            let isNew = connections[connection.id] == nil
-            if isNew { connections[connection.id] = Connection() }
-            return connections[connection.id]!.use(sql).map { ($0, isNew) } ?? (nil, isNew)
+            guard connections[connection.id] != nil else {
+                connections[connection.id] = Connection()
+                return (nil, true)
+            }
+            return (connections[connection.id]!.use(sql), false)
         }
         if isNew {
             let id = connection.id
