@@ -29,6 +29,11 @@ public struct Table: Sendable, Hashable, Codable {
     public var checks: [CheckConstraint]
     public var rowLevelSecurity: Bool
     public var policies: [Policy]
+    /// In the `supabase_realtime` publication (or switched on by the admin API): its row changes
+    /// are recorded in the project's change log.
+    public var isPublished: Bool = false
+    /// `REPLICA IDENTITY FULL`: updates and deletes record the whole old row, not only its key.
+    public var replicaIdentityFull: Bool = false
 
     public init(
         name: String,
