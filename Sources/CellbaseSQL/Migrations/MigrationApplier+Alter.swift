@@ -33,6 +33,8 @@ extension MigrationApplier {
                 case .noForce:
                     break
                 }
+            case .replicaIdentityFull(let full):
+                schema.tables[index].replicaIdentityFull = full
             }
         }
     }
@@ -386,5 +388,39 @@ extension MigrationApplier {
             throw MigrationError(at: drop.name.position, "policy \"\(drop.name.value)\" for table \"\(drop.table.value)\" does not exist")
         }
         schema.tables[index].policies.removeAll { $0.name == drop.name.value }
+    }
+}
+
+/// ALTER PUBLICATION supabase_realtime.
+extension MigrationApplier {
+    mutating func alterPublication(_ alter: MigrationStatement.AlterPublication) throws(MigrationError) {
+        var named: [Int] = []
+        for name in alter.tables {
+            let index = try tableIndex(name)
+            if named.contains(index) {
+                throw MigrationError(at: name.position, "table \"\(name.value)\" is named twice")
+            }
+            named.append(index)
+        }
+        switch alter.action {
+        case .add:
+            for (index, name) in zip(named, alter.tables) {
+                if schema.tables[index].isPublished {
+                    throw MigrationError(at: name.position, "table \"\(name.value)\" is already member of publication \"supabase_realtime\"")
+                }
+                schema.tables[index].isPublished = true
+            }
+        case .drop:
+            for (index, name) in zip(named, alter.tables) {
+                guard schema.tables[index].isPublished else {
+                    throw MigrationError(at: name.position, "table \"\(name.value)\" is not part of the publication \"supabase_realtime\"")
+                }
+                schema.tables[index].isPublished = false
+            }
+        case .set:
+            for index in schema.tables.indices {
+                schema.tables[index].isPublished = named.contains(index)
+            }
+        }
     }
 }

@@ -22,6 +22,7 @@ struct MigrationApplier {
         case .dropIndexes(let drop): try dropIndexes(drop)
         case .createPolicy(let create): try createPolicy(create)
         case .dropPolicy(let drop): try dropPolicy(drop)
+        case .alterPublication(let alter): try alterPublication(alter)
         }
     }
 

@@ -1,7 +1,7 @@
 /// Parses a migration file into statements of the supported subset, rejecting everything else
 /// with the position of the first token that is not supported.
 struct MigrationParser {
-    static let supportedStatements = "CREATE TABLE, ALTER TABLE, CREATE [UNIQUE] INDEX, CREATE POLICY, DROP TABLE, DROP INDEX and DROP POLICY"
+    static let supportedStatements = "CREATE TABLE, ALTER TABLE, CREATE [UNIQUE] INDEX, CREATE POLICY, DROP TABLE, DROP INDEX, DROP POLICY and ALTER PUBLICATION supabase_realtime"
 
     /// Words PostgreSQL reserves, or that would make a statement ambiguous as a bare name.
     private static let reservedWords: Set<String> = [
@@ -167,6 +167,7 @@ struct MigrationParser {
             return try create(start)
         case "alter":
             advance()
+            if accept("publication") { return .alterPublication(try alterPublication(start)) }
             guard accept("table") else { throw unsupported("ALTER \(keyword)", at: start.position) }
             return .alterTable(try alterTable())
         case "drop":
@@ -398,6 +399,51 @@ struct MigrationParser {
         return MigrationReference(table: table, columns: columns, onDelete: onDelete)
     }
 
+    // MARK: ALTER PUBLICATION
+
+    /// The one publication a project has is Supabase's `supabase_realtime`.
+    private mutating func alterPublication(_ start: MigrationToken) throws(MigrationError) -> MigrationStatement.AlterPublication {
+        let name = current
+        guard case .word("supabase_realtime") = name.kind else {
+            if case .quotedIdentifier("supabase_realtime") = name.kind {
+                advance()
+                return try publicationTables(start)
+            }
+            throw MigrationError(at: name.position, "found the publication \(name.described); the only publication is supabase_realtime")
+        }
+        advance()
+        return try publicationTables(start)
+    }
+
+    private mutating func publicationTables(_ start: MigrationToken) throws(MigrationError) -> MigrationStatement.AlterPublication {
+        let action: MigrationStatement.AlterPublication.Action
+        if accept("add") {
+            action = .add
+        } else if accept("drop") {
+            action = .drop
+        } else if accept("set") {
+            action = .set
+        } else {
+            throw expected("ADD TABLE, DROP TABLE or SET TABLE after the publication name")
+        }
+        if isWord("tables") {
+            throw MigrationError(at: current.position, "TABLES IN SCHEMA is not supported; name the tables: ADD TABLE a, b")
+        }
+        try expect("table", "after \(action == .add ? "ADD" : action == .drop ? "DROP" : "SET")")
+        var tables: [MigrationName] = []
+        repeat {
+            _ = accept("only")
+            tables.append(try tableName())
+            if isSymbol("(") {
+                throw MigrationError(at: current.position, "column lists in publications are not supported: the whole row is published")
+            }
+            if isWord("where") {
+                throw MigrationError(at: current.position, "row filters in publications are not supported; filter in the subscription instead")
+            }
+        } while acceptSymbol(",")
+        return .init(action: action, tables: tables, position: start.position)
+    }
+
     // MARK: ALTER TABLE
 
     private mutating func alterTable() throws(MigrationError) -> MigrationStatement.AlterTable {
@@ -454,6 +500,12 @@ struct MigrationParser {
         if accept("alter") {
             throw MigrationError(at: start.position, "ALTER TABLE ALTER COLUMN is not supported: SQLite cannot change a column; add a new column instead")
         }
+        if accept("replica") {
+            try expect("identity", "after REPLICA")
+            if accept("full") { return .replicaIdentityFull(true) }
+            if accept("default") { return .replicaIdentityFull(false) }
+            throw MigrationError(at: current.position, "found REPLICA IDENTITY \(keyword); supported: REPLICA IDENTITY FULL and REPLICA IDENTITY DEFAULT")
+        }
         let change: MigrationStatement.RowLevelSecurityChange
         if accept("enable") {
             change = .enable
@@ -467,7 +519,7 @@ struct MigrationParser {
         } else if isWord("rename") {
             throw MigrationError(at: current.position, "RENAME cannot be combined with other ALTER TABLE actions; write it as its own statement")
         } else {
-            throw expected("ADD [COLUMN], DROP [COLUMN], RENAME or ENABLE / DISABLE / FORCE ROW LEVEL SECURITY")
+            throw expected("ADD [COLUMN], DROP [COLUMN], RENAME, REPLICA IDENTITY or ENABLE / DISABLE / FORCE ROW LEVEL SECURITY")
         }
         try expect("row", "after \(start.text.uppercased()) (only ROW LEVEL SECURITY is supported)")
         try expect("level", "after ROW")

@@ -13,9 +13,10 @@ public enum MigrationPlanner {
         }
         applier.finish()
         let generator = MigrationDDL(namespace: namespace)
+        let capture = ChangeCaptureDDL(namespace: namespace).statements(from: schema, to: applier.schema)
         return MigrationPlan(
             schema: applier.schema,
-            statements: applier.changes.flatMap(generator.statements(for:)),
+            statements: capture.prefix + applier.changes.flatMap(generator.statements(for:)) + capture.suffix,
             warnings: applier.warnings
         )
     }

@@ -13,6 +13,7 @@ enum MigrationStatement: Sendable {
     case dropIndexes(DropIndexes)
     case createPolicy(CreatePolicy)
     case dropPolicy(DropPolicy)
+    case alterPublication(AlterPublication)
 
     struct CreateTable: Sendable {
         var name: MigrationName
@@ -33,6 +34,17 @@ enum MigrationStatement: Sendable {
         case renameColumn(MigrationName, to: MigrationName)
         case renameTable(to: MigrationName)
         case rowLevelSecurity(RowLevelSecurityChange)
+        /// `REPLICA IDENTITY FULL` (`true`) or `DEFAULT` (`false`).
+        case replicaIdentityFull(Bool)
+    }
+
+    /// `ALTER PUBLICATION supabase_realtime ADD | DROP | SET TABLE ...`: which tables' row changes
+    /// reach the project's change log.
+    struct AlterPublication: Sendable {
+        enum Action: Sendable { case add, drop, set }
+        var action: Action
+        var tables: [MigrationName]
+        var position: MigrationPosition
     }
 
     enum RowLevelSecurityChange: Sendable {

@@ -375,7 +375,12 @@ struct RESTSQLBuilder {
 
     /// A value as the JSON renderer of the dialect needs it (see docs/TYPES.md).
     func rendered(_ sql: String, type: ColumnType) -> String {
-        guard dialect == .sqlite else { return sql }
+        dialect == .sqlite ? Self.sqliteJSONValue(sql, type: type) : sql
+    }
+
+    /// A SQLite value as `json_object` must receive it to render the column as PostgreSQL would
+    /// (booleans as JSON booleans, JSON text as JSON, bytea as `\x` hex).
+    static func sqliteJSONValue(_ sql: String, type: ColumnType) -> String {
         switch type {
         case .boolean: return "CASE WHEN \(sql) IS NULL THEN NULL WHEN \(sql) THEN json('true') ELSE json('false') END"
         case .json, .jsonb, .array: return "json(\(sql))"
