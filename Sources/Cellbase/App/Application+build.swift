@@ -14,6 +14,8 @@ public struct CellbaseNode: Sendable {
     public let adminToken: String
     let directory: ProjectDirectory
     let projects: ProjectService
+    /// Every project's committed row changes, for realtime and whatever else follows the log.
+    let changes: ChangeFeed
 
     /// The project `default`, once the node has started.
     public var defaultProject: Project? { directory.project(named: "default") }
@@ -64,11 +66,13 @@ public enum CellbaseBuilder {
         let metrics = NodeMetrics(configuration: configuration.metrics, localShard: localShard)
         var shards: [String: any Shard] = ["local": localShard]
         var authDatabases: [String: any AuthDatabase] = ["local": localShard]
+        var changeLogs: [String: any ChangeLog] = ["local": localShard]
         for (name, url) in configuration.postgresShards.sorted(by: { $0.key < $1.key }) {
             guard name != "local" else { throw ConfigurationError("the shard name 'local' is the embedded SQLite shard") }
             let shard = PostgresShard(name: name, client: try postgresClient(url), queryDuration: metrics.postgresQueryDuration(shard: name), logger: logger)
             shards[name] = shard
             authDatabases[name] = shard
+            changeLogs[name] = shard
         }
         guard shards[configuration.defaultShard] != nil else {
             throw ConfigurationError("--default-shard \(configuration.defaultShard) is not a configured shard (\(shards.keys.sorted().joined(separator: ", ")))")
@@ -76,7 +80,8 @@ public enum CellbaseBuilder {
 
         let directory = ProjectDirectory(store: control)
         let projects = ProjectService(directory: directory, shards: shards, defaultShard: configuration.defaultShard, logger: logger)
-        let node = CellbaseNode(configuration: configuration, adminToken: adminToken, directory: directory, projects: projects)
+        let changes = ChangeFeed(logs: changeLogs, logger: logger)
+        let node = CellbaseNode(configuration: configuration, adminToken: adminToken, directory: directory, projects: projects, changes: changes)
 
         let router = Router(context: CellbaseRequestContext.self)
         HealthController(control: control, shards: shards.values.sorted { $0.name < $1.name }).addRoutes(to: router)
@@ -108,7 +113,7 @@ public enum CellbaseBuilder {
         var app = Application(
             responder: ObservedResponder(router: router.buildResponder(), metrics: configuration.metrics.access == .off ? nil : metrics.http),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
-            services: postgresClients as [any Service] + [passwordHasher, NodeShutdown(control: control, shards: Array(shards.values))],
+            services: postgresClients as [any Service] + [passwordHasher, NodeShutdown(control: control, shards: Array(shards.values)), changes],
             onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger

@@ -13,7 +13,7 @@ final class PostgresShard: Shard {
     let preparedStatements: PreparedStatements
     /// How long each use of a pooled connection takes, waiting for the pool included.
     private let queryDuration: DurationHistogram
-    private let logger: Logger
+    let logger: Logger
 
     init(name: String, client: PostgresClient, queryDuration: DurationHistogram, preparedStatementsPerConnection: Int = 256, logger: Logger) {
         self.name = name
@@ -23,9 +23,11 @@ final class PostgresShard: Shard {
         self.logger = logger
     }
 
+    static let schemaPrefix = "proj_"
+
     static func schemaName(for ref: String) -> String {
         precondition(Project.isValidRef(ref), "project refs are validated before they reach a shard")
-        return "proj_" + ref
+        return schemaPrefix + ref
     }
 
     func namespace(for ref: String) -> SQLNamespace {

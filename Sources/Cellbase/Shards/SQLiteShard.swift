@@ -16,6 +16,8 @@ final class SQLiteShard: Shard {
     private let synchronous: String
     private let threadPool: NIOThreadPool
     private let logger: Logger
+    /// Told after every write through the Data API, so change readers wake at once.
+    let commitObservers = CommitObservers()
 
     private struct Entry {
         var file: Task<SQLiteFile, any Error>
@@ -141,7 +143,9 @@ final class SQLiteShard: Shard {
     func execute(ref: String, plan: RESTPlan) async throws -> RESTResponse {
         try await withFile(ref) { file in
             if plan.isWrite {
-                return try await file.write { handle in try plan.respond(try Self.run(plan, on: handle)) }
+                let response = try await file.write { handle in try plan.respond(try Self.run(plan, on: handle)) }
+                commitObservers.committed(ref)
+                return response
             }
             return try plan.respond(try await file.read { handle in try Self.run(plan, on: handle) })
         }
