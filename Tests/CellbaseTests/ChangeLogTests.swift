@@ -149,6 +149,40 @@ struct ChangeLogTests {
         }
     }
 
+    @Test(arguments: Backend.allCases)
+    func theAdminSwitchPublishesATableAndSetsRetention(_ backend: Backend) async throws {
+        let sql = "create table todos (id bigint primary key, title text not null, done boolean not null default false, meta jsonb);"
+        try await Self.withChanges(backend, sql: sql) { client, project, _, changes in
+            let before = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/realtime")
+            #expect(try before.json().unordered == (try json(#"{"tables":[{"name":"todos","published":false,"replica_identity":"default"}]}"#).unordered))
+            try await Self.insert(client, project, #"{"id":1,"title":"unseen"}"#)
+
+            let on = try await client.admin(.put, "/admin/v1/projects/\(project.ref)/realtime/tables/todos", body: #"{"enabled":true}"#)
+            #expect(on.status == .ok)
+            #expect(try on.json()["tables"]?.unordered == (try json(#"[{"name":"todos","published":true,"replica_identity":"default"}]"#).unordered))
+            #expect(try on.json()["retention"]?.unordered == (try json(#"{"max_rows":100000,"max_age_seconds":86400}"#).unordered))
+            let again = try await client.admin(.put, "/admin/v1/projects/\(project.ref)/realtime/tables/todos", body: #"{"enabled":true}"#)
+            #expect(again.status == .ok, "switching on a published table changes nothing")
+            try await Self.insert(client, project, #"{"id":2,"title":"seen"}"#)
+            #expect(try await changes.next(1).map { $0.record?["title"] } == [.string("seen")])
+
+            let retention = try await client.admin(.put, "/admin/v1/projects/\(project.ref)/realtime/retention", body: #"{"max_rows":5000,"max_age_seconds":3600}"#)
+            #expect(try retention.json()["retention"]?.unordered == (try json(#"{"max_rows":5000,"max_age_seconds":3600}"#).unordered))
+            let invalid = try await client.admin(.put, "/admin/v1/projects/\(project.ref)/realtime/retention", body: #"{"max_rows":0,"max_age_seconds":3600}"#)
+            #expect(invalid.status == .badRequest && invalid.code == "invalid_body")
+
+            let off = try await client.admin(.put, "/admin/v1/projects/\(project.ref)/realtime/tables/todos", body: #"{"enabled":false}"#)
+            #expect(try off.json()["tables"]?.unordered == (try json(#"[{"name":"todos","published":false,"replica_identity":"default"}]"#).unordered))
+            try await Self.insert(client, project, #"{"id":3,"title":"unseen again"}"#)
+            #expect(try await changes.isQuiet())
+
+            let missing = try await client.admin(.put, "/admin/v1/projects/\(project.ref)/realtime/tables/nope", body: #"{"enabled":true}"#)
+            #expect(missing.status == .notFound && missing.code == "table_not_found")
+            let migrations = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/migrations")
+            #expect(try migrations.json().arrayCount == 3, "each switch is a migration of its own")
+        }
+    }
+
     /// Statements on the shard's own connection, outside the Data API: no commit is reported to
     /// the feed, so only its polling (SQLite) or PostgreSQL's notification finds them.
     static func runSQL(on shard: any Shard, ref: String, _ statements: [String]) async throws {
@@ -217,5 +251,23 @@ final class ChangeCollector: Sendable {
     struct Timeout: Error {
         var expected: Int
         var received: Int
+    }
+}
+
+extension JSONValue {
+    var arrayCount: Int? {
+        guard case .array(let elements) = self else { return nil }
+        return elements.count
+    }
+}
+
+extension JSONValue {
+    /// Object members in key order, numbers by value: for answers encoded without a fixed key order.
+    var unordered: JSONValue {
+        switch self {
+        case .array(let values): .array(values.map(\.unordered))
+        case .object(let members): .object(members.map { JSONMember(key: $0.key, value: $0.value.unordered) }.sorted { $0.key < $1.key })
+        default: normalizedNumbers
+        }
     }
 }

@@ -51,6 +51,63 @@ struct AdminController {
         group.get("/projects/{ref}", use: getProject)
         group.post("/projects/{ref}/migrations", use: migrate)
         group.get("/projects/{ref}/migrations", use: listMigrations)
+        group.get("/projects/{ref}/realtime", use: realtime)
+        group.put("/projects/{ref}/realtime/tables/{table}", use: publishTable)
+        group.put("/projects/{ref}/realtime/retention", use: setRetention)
+    }
+
+    // MARK: Realtime
+
+    struct RealtimeAnswer: ResponseEncodable {
+        struct TableState: Encodable {
+            var name: String
+            var published: Bool
+            var replica_identity: String
+        }
+
+        var tables: [TableState]
+        var retention: ChangeLogRetention?
+    }
+
+    struct PublishTable: Decodable {
+        var enabled: Bool
+    }
+
+    /// Which tables are published, and how long the change log keeps changes.
+    @Sendable func realtime(_ request: Request, context: CellbaseRequestContext) async throws -> RealtimeAnswer {
+        let project = try await project(context)
+        let catalog = try await projects.catalog(for: project)
+        return RealtimeAnswer(
+            tables: catalog.schema.tables.map { .init(name: $0.name, published: $0.isPublished, replica_identity: $0.replicaIdentityFull ? "full" : "default") },
+            retention: try await projects.changeLog(for: project).changeLogRetention(ref: project.ref)
+        )
+    }
+
+    /// The per-table switch: a migration that adds the table to (or drops it from) the
+    /// `supabase_realtime` publication, so the project's schema stays its list of migrations.
+    @Sendable func publishTable(_ request: Request, context: CellbaseRequestContext) async throws -> RealtimeAnswer {
+        let project = try await project(context)
+        let body = try await decode(PublishTable.self, request, context)
+        let name = context.parameters.get("table") ?? ""
+        let catalog = try await projects.catalog(for: project)
+        guard let table = catalog.schema.table(named: name) else {
+            throw APIError.notFound("table_not_found", "No table named '\(name)' in project \(project.ref)")
+        }
+        if table.isPublished != body.enabled {
+            let sql = "ALTER PUBLICATION supabase_realtime \(body.enabled ? "ADD" : "DROP") TABLE \(SQLNamespace.quote(name));"
+            _ = try await projects.migrate(project, name: "realtime \(body.enabled ? "on" : "off"): \(name) at \(Timestamp.now())", sql: sql)
+        }
+        return try await realtime(request, context: context)
+    }
+
+    @Sendable func setRetention(_ request: Request, context: CellbaseRequestContext) async throws -> RealtimeAnswer {
+        let project = try await project(context)
+        let body = try await decode(ChangeLogRetention.self, request, context)
+        guard (1...100_000_000).contains(body.max_rows), (1...31_536_000).contains(body.max_age_seconds) else {
+            throw APIError.badRequest("invalid_body", "max_rows is 1 to 100000000 and max_age_seconds 1 to 31536000 (a year)")
+        }
+        try await projects.changeLog(for: project).setChangeLogRetention(body, ref: project.ref)
+        return try await realtime(request, context: context)
     }
 
     @Sendable func createProject(_ request: Request, context: CellbaseRequestContext) async throws -> EditedResponse<ProjectKeysAnswer> {

@@ -11,6 +11,17 @@ protocol ChangeLog: Sendable {
     /// commits, until the calling task is cancelled. A wake-up may be spurious or, when the shard
     /// is briefly unreachable, missed: readers also poll.
     func watchCommits(_ onCommit: @escaping @Sendable (String) -> Void) async throws
+    /// What the log keeps; `nil` while the project has never published a table.
+    func changeLogRetention(ref: String) async throws -> ChangeLogRetention?
+    /// Creates the log if needed and sets what it keeps.
+    func setChangeLogRetention(_ retention: ChangeLogRetention, ref: String) async throws
+}
+
+/// How much of its change log a project keeps: the newest `max_rows` changes, none older than
+/// `max_age_seconds`. The log trims itself every 1024 changes.
+struct ChangeLogRetention: Codable, Sendable, Hashable {
+    var max_rows: Int
+    var max_age_seconds: Int
 }
 
 enum ChangeLogRows {

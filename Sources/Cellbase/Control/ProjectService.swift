@@ -36,6 +36,13 @@ final class ProjectService: Sendable {
         return shard
     }
 
+    func changeLog(for project: Project) throws -> any ChangeLog {
+        guard let log = try shard(for: project) as? any ChangeLog else {
+            throw APIError(.serviceUnavailable, code: "shard_unavailable", message: "The shard '\(project.shard)' keeps no change log")
+        }
+        return log
+    }
+
     func createProject(name: String, shard shardName: String?) async throws -> Project {
         let shardName = shardName ?? defaultShard
         guard let shard = shards[shardName] else {

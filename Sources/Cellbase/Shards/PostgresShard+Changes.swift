@@ -43,6 +43,31 @@ extension PostgresShard: ChangeLog {
         }
     }
 
+    func changeLogRetention(ref: String) async throws -> ChangeLogRetention? {
+        try await withConnection { connection in
+            guard try await hasLog(ref, on: connection) else { return nil }
+            let settings = namespace(for: ref).qualified(ChangeCaptureDDL.settingsTable)
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT max_rows, max_age_seconds FROM \(settings) WHERE id = 1"), logger: logger)
+            for try await (rows, age) in rows.decode((Int64, Int64).self) {
+                return ChangeLogRetention(max_rows: Int(rows), max_age_seconds: Int(age))
+            }
+            return nil
+        }
+    }
+
+    func setChangeLogRetention(_ retention: ChangeLogRetention, ref: String) async throws {
+        try await transaction { connection in
+            for statement in ChangeCaptureDDL(namespace: namespace(for: ref)).logDDL() {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+            var binds = PostgresBindings()
+            binds.append(Int64(retention.max_rows))
+            binds.append(Int64(retention.max_age_seconds))
+            let settings = namespace(for: ref).qualified(ChangeCaptureDDL.settingsTable)
+            try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(settings) SET max_rows = $1, max_age_seconds = $2 WHERE id = 1", binds: binds), logger: logger)
+        }
+    }
+
     /// LISTENs on one connection held for as long as the caller watches; the capture trigger
     /// notifies with the project's schema name. When the connection fails it is opened again
     /// after a pause: the readers' polling covers the gap.

@@ -41,6 +41,31 @@ extension SQLiteShard: ChangeLog {
         }
     }
 
+    func changeLogRetention(ref: String) async throws -> ChangeLogRetention? {
+        try await withFile(ref) { file in
+            try await file.read { handle in
+                guard try Self.hasLog(handle) else { return nil }
+                var retention: ChangeLogRetention?
+                try handle.query("SELECT max_rows, max_age_seconds FROM \(SQLNamespace.quote(ChangeCaptureDDL.settingsTable)) WHERE id = 1", []) { row in
+                    retention = ChangeLogRetention(max_rows: row.integer(0) ?? 0, max_age_seconds: row.integer(1) ?? 0)
+                }
+                return retention
+            }
+        }
+    }
+
+    func setChangeLogRetention(_ retention: ChangeLogRetention, ref: String) async throws {
+        try await withFile(ref) { file in
+            try await file.write { handle in
+                for statement in ChangeCaptureDDL(namespace: .sqlite).logDDL() { try handle.execute(statement) }
+                try handle.query(
+                    "UPDATE \(SQLNamespace.quote(ChangeCaptureDDL.settingsTable)) SET max_rows = ?1, max_age_seconds = ?2 WHERE id = 1",
+                    [.integer(Int64(retention.max_rows)), .integer(Int64(retention.max_age_seconds))]
+                )
+            }
+        }
+    }
+
     /// This node is the only writer of its project files through the API, so it hears its own
     /// commits; writes from other processes (the sqlite3 shell) are found by the readers' polling.
     func watchCommits(_ onCommit: @escaping @Sendable (String) -> Void) async throws {

@@ -59,7 +59,8 @@ public struct ChangeCaptureDDL: Sendable {
     private var log: String { namespace.qualified(Self.logTable) }
     private var settings: String { namespace.qualified(Self.settingsTable) }
 
-    func logDDL() -> [String] {
+    /// The log, its settings row and (on PostgreSQL) the capture function; safe to run again.
+    public func logDDL() -> [String] {
         if isSQLite {
             return [
                 "CREATE TABLE IF NOT EXISTS \(log) (seq INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL, op TEXT NOT NULL, record TEXT, old_record TEXT, committed_at TEXT NOT NULL)",
