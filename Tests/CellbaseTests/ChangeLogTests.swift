@@ -1,6 +1,7 @@
 import CellbaseSQL
 import Foundation
 import HTTPTypes
+import Logging
 import PostgresNIO
 import Synchronization
 import Testing
@@ -180,6 +181,45 @@ struct ChangeLogTests {
             #expect(missing.status == .notFound && missing.code == "table_not_found")
             let migrations = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/migrations")
             #expect(try migrations.json().arrayCount == 3, "each switch is a migration of its own")
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func rowLevelSecurityDecidesWhoSeesAChange(_ backend: Backend) async throws {
+        let sql = """
+            create table notes (id bigint primary key, owner uuid, body text);
+            alter table notes enable row level security;
+            create policy own on notes for select to authenticated using (owner = auth.uid());
+            create policy shared on notes for select using (body like 'shared%');
+            alter publication supabase_realtime add table notes;
+            """
+        let alice = "11111111-1111-4111-8111-111111111111"
+        let bob = "22222222-2222-4222-8222-222222222222"
+        @Sendable func user(_ sub: String) -> RESTAccess {
+            .role("authenticated", claims: .object([JSONMember(key: "sub", value: .string(sub)), JSONMember(key: "role", value: .string("authenticated"))]))
+        }
+        try await Self.withChanges(backend, sql: sql) { client, project, resolved, changes in
+            let body = #"[{"id":1,"owner":"\#(alice)","body":"private"},{"id":2,"owner":"\#(bob)","body":"shared note"}]"#
+            #expect(try await client.rest(.post, "notes", project: project, key: project.serviceRoleKey, body: body).status == .created)
+            let inserted = try await changes.next(2)
+            let table = try #require(try await client.node.projects.catalog(for: resolved).schema.table(named: "notes"))
+            let visibility = PolicyChangeVisibility(projects: client.node.projects, logger: Logger(label: "cellbase.test"))
+            @Sendable func sees(_ change: RowChange, _ access: RESTAccess) async -> Bool {
+                await visibility.isVisible(change, in: table, to: access, project: resolved)
+            }
+            #expect(await sees(inserted[0], user(alice)), "the owner policy admits it; the like policy sends the question to the database")
+            #expect(!(await sees(inserted[0], user(bob))), "neither policy admits it")
+            #expect(try await client.rest(.delete, "notes?id=eq.1", project: project, key: project.serviceRoleKey).status == .noContent)
+            let received = inserted + (try await changes.next(1))
+            let (first, second, deletion) = (received[0], received[1], received[2])
+            #expect(await sees(deletion, user(bob)), "deletes are not filtered")
+            #expect(!(await sees(first, user(alice))), "undecided in memory, and the database no longer has the row")
+            #expect(await sees(second, user(alice)), "the database admits it through the like policy")
+            #expect(await sees(second, .anon))
+            #expect(!(await sees(first, .anon)))
+            #expect(await sees(first, .serviceRole))
+            #expect(PolicyChangeVisibility.redacted(deletion, in: table, for: user(bob)).oldRecord?.normalizedNumbers == (try json(#"{"id":1}"#)))
+            #expect(PolicyChangeVisibility.redacted(deletion, in: table, for: .serviceRole) == deletion)
         }
     }
 

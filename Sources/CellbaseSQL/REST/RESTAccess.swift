@@ -10,7 +10,7 @@ public enum RESTAccess: Sendable, Hashable {
     public static let anon = RESTAccess.role("anon", claims: .object([JSONMember(key: "role", value: .string("anon"))]))
 
     /// The role policies are matched against; `nil` when policies do not apply.
-    var policyRole: String? {
+    public var policyRole: String? {
         switch self {
         case .serviceRole: nil
         case .role(let role, _): role
