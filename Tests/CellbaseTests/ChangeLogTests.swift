@@ -1,6 +1,7 @@
 import CellbaseSQL
 import Foundation
 import HTTPTypes
+import HummingbirdTesting
 import Logging
 import PostgresNIO
 import Synchronization
@@ -220,6 +221,38 @@ struct ChangeLogTests {
             #expect(await sees(first, .serviceRole))
             #expect(PolicyChangeVisibility.redacted(deletion, in: table, for: user(bob)).oldRecord?.normalizedNumbers == (try json(#"{"id":1}"#)))
             #expect(PolicyChangeVisibility.redacted(deletion, in: table, for: .serviceRole) == deletion)
+        }
+    }
+
+    /// Two nodes on one PostgreSQL control plane and shard, the second never reading its log on
+    /// its own: a write through the first reaches the second's subscriber by NOTIFY.
+    @Test func aChangeWrittenThroughOneNodeReachesASubscriberOfAnother() async throws {
+        let url = try TestEnvironment.postgresURL()
+        let first = TestNode(backend: .postgres)
+        let second = TestNode(backend: .postgres)
+        defer {
+            first.removeData()
+            second.removeData()
+        }
+        func configuration(_ node: TestNode) throws -> CellbaseConfiguration {
+            var configuration = try node.configuration()
+            configuration.controlURL = url
+            configuration.createDefaultProject = false
+            configuration.changePollInterval = .seconds(3600)
+            return configuration
+        }
+        let (firstApp, firstNode) = try await CellbaseBuilder.build(try configuration(first))
+        let (secondApp, secondNode) = try await CellbaseBuilder.build(try configuration(second))
+        try await firstApp.test(.router) { firstRouter in
+            let writer = TestClient(client: firstRouter, node: firstNode)
+            let project = try await writer.project(migration: Self.schema)
+            try await secondApp.test(.router) { _ in
+                let resolved = try #require(try await secondNode.directory.project(ref: project.ref))
+                let changes = ChangeCollector(try await secondNode.changes.changes(of: resolved))
+                try await Self.insert(writer, project, #"{"id":1,"title":"across"}"#)
+                let received = try await changes.next(1)
+                #expect(received.first?.record?["title"] == .string("across"))
+            }
         }
     }
 

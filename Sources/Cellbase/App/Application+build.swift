@@ -80,7 +80,7 @@ public enum CellbaseBuilder {
 
         let directory = ProjectDirectory(store: control)
         let projects = ProjectService(directory: directory, shards: shards, defaultShard: configuration.defaultShard, logger: logger)
-        let changes = ChangeFeed(logs: changeLogs, logger: logger)
+        let changes = ChangeFeed(logs: changeLogs, configuration: .init(pollInterval: configuration.changePollInterval), logger: logger)
         let node = CellbaseNode(configuration: configuration, adminToken: adminToken, directory: directory, projects: projects, changes: changes)
 
         let router = Router(context: CellbaseRequestContext.self)

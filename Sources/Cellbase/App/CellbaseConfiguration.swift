@@ -21,6 +21,8 @@ public struct CellbaseConfiguration: Sendable {
     public var sqliteSynchronous: String
     /// Connections per PostgreSQL shard pool.
     public var postgresMaxConnections: Int
+    /// How often a followed change log is read when no commit was heard of.
+    public var changePollInterval: Duration = .seconds(1)
     /// Whether the first start creates the project `default`.
     public var createDefaultProject: Bool
     public var auth: AuthConfiguration
