@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "cellbase", targets: ["CellbaseCLI"]),
         .library(name: "Cellbase", targets: ["Cellbase"]),
         .library(name: "CellbaseSQL", targets: ["CellbaseSQL"]),
+        .library(name: "CellbaseBench", targets: ["CellbaseBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Pure logic: schema model, migration parser, DDL and PostgREST-to-SQL planning. No I/O.
@@ -45,7 +47,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The load generator of `cellbase bench`: HTTP/1.1 straight on SwiftNIO, latency in HdrHistogram.
+        // Apart from the node so that it stays lean and can be pointed at any node.
+        .target(
+            name: "CellbaseBench",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -53,6 +70,7 @@ let package = Package(
             name: "CellbaseCLI",
             dependencies: [
                 "Cellbase",
+                "CellbaseBench",
                 "CellbaseSQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -60,15 +78,28 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "CellbaseSQLTests", dependencies: ["CellbaseSQL"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "CellbaseBenchTests",
+            dependencies: [
+                "CellbaseBench",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CellbaseTests",
             dependencies: [
                 "Cellbase",
+                "CellbaseBench",
                 "CellbaseSQL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

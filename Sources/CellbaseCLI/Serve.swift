@@ -67,8 +67,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("metrics-max-projects"), help: "Most projects with a label of their own in the metrics; later ones share project=\"other\".")
     var metricsMaxProjects = 100
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. 'info' logs one line per request.")
     var logLevel = "info"
+
+    @Option(name: .customLong("log-format"), help: "'json' (a JSON object per line), 'text' (for people) or 'auto' (text when standard error is a terminal, JSON otherwise).")
+    var logFormat = "auto"
 
     func run() async throws {
         var postgresShards: [String: String] = [:]
@@ -95,6 +98,16 @@ struct Serve: AsyncParsableCommand {
         }
         guard ["on", "off"].contains(metricsProjectLabel) else { throw ValidationError("--metrics-project-label is on or off") }
         guard metricsMaxProjects >= 0 else { throw ValidationError("--metrics-max-projects must not be negative") }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level is one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let format: LogFormat
+        switch logFormat {
+        case "auto": format = .automatic(isTerminal: LogFormat.standardErrorIsTerminal)
+        default:
+            guard let chosen = LogFormat(rawValue: logFormat) else { throw ValidationError("--log-format is one of json, text, auto") }
+            format = chosen
+        }
         var configuration = CellbaseConfiguration(
             dataDirectory: data,
             host: host,
@@ -126,8 +139,10 @@ struct Serve: AsyncParsableCommand {
             _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         }
 
+        // Libraries that make their own loggers write through the same handler, in the same format.
+        LoggingSystem.bootstrap({ _, provider in LogLineHandler(format: format, metadataProvider: provider) }, metadataProvider: nil)
         var logger = Logger(label: "cellbase")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = level
         let host = configuration.host
         let dataDirectory = configuration.dataDirectory
         let (app, _) = try await CellbaseBuilder.build(configuration, logger: logger) { node, port in

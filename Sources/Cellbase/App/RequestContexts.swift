@@ -10,14 +10,14 @@ public struct CellbaseRequestContext: RequestContext, RemoteAddressRequestContex
     var accessToken: VerifiedAccessToken?
     /// The peer's address, for per-client limits such as sign-in throttling.
     public let remoteAddress: SocketAddress?
-    /// Set by the HTTP metrics when their series carry a project label.
-    var metricsProject: RequestProject?
+    /// Set around the router when the request's metrics or its log line name its project.
+    var observedProject: RequestProject?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.resolvedKey = nil
         self.accessToken = nil
-        self.metricsProject = nil
+        self.observedProject = nil
         self.remoteAddress = source.channel.remoteAddress
     }
 }

@@ -18,7 +18,7 @@ struct AuthFailureMiddleware: RouterMiddleware {
             if DatabaseErrors.restError(from: error)?.status == 503 {
                 throw AuthError(.serviceUnavailable, "unexpected_failure", "The project's database cannot be reached, try again")
             }
-            context.logger.error("auth request failed", metadata: ["path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
+            context.logger.error("auth request failed", error: error, metadata: ["path": "\(request.uri.path)"])
             throw AuthError(.internalServerError, "unexpected_failure", "Unexpected failure; the node's log has the details")
         }
     }

@@ -77,7 +77,7 @@ struct DataAPIController {
         } catch {
             if let mapped = DatabaseErrors.restError(from: error) { throw mapped }
             // Not the database refusing the request: a fault here. Logged in full, answered without internals.
-            context.logger.error("request failed", metadata: ["table": "\(table)", "error": "\(String(reflecting: error))"])
+            context.logger.error("request failed", error: error, metadata: ["table": "\(table)"])
             throw RESTError(status: 500, code: "XX000", message: "internal error", hint: "The node's log has the details.")
         }
         var headers = HTTPFields()

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import Logging
 
 /// Finds the request's project from its `apikey` header (any letter case) or `apikey` query
 /// parameter — never from `Authorization`, which carries the user's token after sign-in.
@@ -22,7 +23,8 @@ struct APIKeyMiddleware: RouterMiddleware {
         }
         var context = context
         context.resolvedKey = key
-        context.metricsProject?.ref = key.project.ref
+        context.observedProject?.ref = key.project.ref
+        context.logger[metadataKey: "project"] = .string(key.project.ref)
         return try await next(request, context)
     }
 }

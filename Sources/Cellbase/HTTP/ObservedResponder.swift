@@ -1,12 +1,14 @@
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOHTTP1
 import Synchronization
 
 /// What the node observes of every request, around the router so that requests for unknown
 /// routes — which never reach router middleware — are seen too: its `X-Request-Id`, which every
 /// log line of the request carries and the response returns; its metrics (route `NotFound` for
-/// unknown routes); and, at `debug` level, one line when it is answered.
+/// unknown routes); at `info` level, one line when it is answered; and the error of a request the
+/// router could not answer, logged with the request's id and answered with a bare 500.
 struct ObservedResponder<Routes: HTTPResponder>: HTTPResponder where Routes.Context == CellbaseRequestContext {
     let router: Routes
     /// `nil` with metrics off: nothing is recorded, so that setting also shows what recording costs.
@@ -15,26 +17,62 @@ struct ObservedResponder<Routes: HTTPResponder>: HTTPResponder where Routes.Cont
     func respond(to request: Request, context: CellbaseRequestContext) async throws -> Response {
         let requestID = RequestID(request.headers[.xRequestID])
         var context = context
+        // One id per request in the log: ours, which the client can give and sees in the answer.
+        context.logger[metadataKey: "hb.request.id"] = nil
         context.logger[metadataKey: "request_id"] = .string(requestID.value)
         let start = ContinuousClock.now
         metrics?.started()
-        let project = metrics?.projectLabels.map { _ in RequestProject() }
-        context.metricsProject = project
-        // The router renders HTTP errors as responses; whatever it throws, the server answers with 500.
+        let logsRequests = context.logger.logLevel <= .info
+        let project = metrics?.projectLabels != nil || logsRequests ? RequestProject() : nil
+        context.observedProject = project
+        // Set once answered; a parser error leaves it at 500, as the server then gives up on the connection.
         var status = HTTPResponse.Status.internalServerError
+        var bytesOut: Int?
         defer {
             let route = context.endpointPath ?? "NotFound"
             let duration = ContinuousClock.now - start
             metrics?.finished(method: request.method, route: route, status: status, projectRef: project?.ref, duration: duration)
-            context.logger.debug("request answered", metadata: [
-                "method": .string(request.method.rawValue), "route": .string(route),
-                "status": .stringConvertible(status.code), "duration": .stringConvertible(duration),
-            ])
+            if logsRequests {
+                context.logger.info("request", metadata: Self.requestLine(
+                    request, route: route, status: status, duration: duration, projectRef: project?.ref, bytesOut: bytesOut
+                ))
+            }
         }
-        var response = try await router.respond(to: request, context: context)
+        var response: Response
+        do {
+            response = try await router.respond(to: request, context: context)
+        } catch let error as HTTPParserError {
+            // The connection's fault rather than the request's: the server closes the connection.
+            throw error
+        } catch {
+            // Answered here rather than by the server, so the 500 carries the id its log line has.
+            context.logger.error("request failed", error: error, metadata: [
+                "method": .string(request.method.rawValue), "route": .string(context.endpointPath ?? "NotFound"),
+            ])
+            response = Response(status: .internalServerError)
+        }
         status = response.status
+        bytesOut = response.body.contentLength
         response.headers[.xRequestID] = requestID.value
         return response
+    }
+
+    /// The fields of the request line: the route template rather than the path, whose query can
+    /// carry an `apikey`; sizes rather than bodies; no header values at all.
+    static func requestLine(
+        _ request: Request, route: String, status: HTTPResponse.Status, duration: Duration, projectRef: String?, bytesOut: Int?
+    ) -> Logger.Metadata {
+        var metadata: Logger.Metadata = [
+            "method": .string(request.method.rawValue),
+            "route": .string(route),
+            "status": .stringConvertible(status.code),
+            "duration_ms": .stringConvertible((duration / .microseconds(1)).rounded() / 1000),
+        ]
+        if let projectRef { metadata["project"] = .string(projectRef) }
+        // The body streams past the node's handlers, so its size is what the client declared.
+        if let bytesIn = request.headers[.contentLength].flatMap(Int.init) { metadata["bytes_in"] = .stringConvertible(bytesIn) }
+        if let bytesOut { metadata["bytes_out"] = .stringConvertible(bytesOut) }
+        return metadata
     }
 }
 
@@ -68,8 +106,9 @@ extension HTTPField.Name {
     static let xRequestID = Self("X-Request-Id")!
 }
 
-/// Where the API-key middleware notes the request's project, for the metrics recorded around the
-/// router: contexts travel inwards by value, so only a shared reference carries it back out.
+/// Where the API-key middleware notes the request's project, for the metrics and the request line
+/// written around the router: contexts travel inwards by value, so only a shared reference carries
+/// it back out.
 final class RequestProject: Sendable {
     private let value = Mutex<String?>(nil)
 

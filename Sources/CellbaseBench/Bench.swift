@@ -1,0 +1,78 @@
+import NIOCore
+
+/// `cellbase bench`: prepares a scenario on the target through its public APIs, runs the load and
+/// reports what it measured.
+public enum Bench {
+    /// rest-mixed's share of reads unless `--read-ratio` says otherwise.
+    public static let defaultReadRatio = 0.9
+
+    public static func run(_ options: BenchOptions, target: BenchTarget, progress: (@Sendable (ProgressSample) -> Void)? = nil) async throws -> BenchReport {
+        if let reason = options.scenario.unavailableReason {
+            throw BenchSetupError("\(options.scenario.rawValue) is not available yet: \(reason)")
+        }
+        let setup = BenchSetup(target: target)
+        let plan = options.plan(host: target.url.host, port: target.url.port)
+        let host = target.url.authority
+        let readRatio = options.scenario == .restMixed ? options.readRatio ?? Self.defaultReadRatio : nil
+        let result: LoadResult
+        switch options.scenario {
+        case .restRead:
+            try await setup.prepareRows(options.rows)
+            let reads = Self.reads(rows: options.rows, host: host, key: target.apiKey)
+            result = await LoadGenerator.run(plan, progress: progress) { connection in
+                RequestRotation(reads, start: Self.startingPoint(connection, count: reads.count))
+            }
+        case .restWrite:
+            try await setup.prepareRows(1)
+            let writes = [Self.write(host: host, key: target.writeKey)]
+            result = await LoadGenerator.run(plan, progress: progress) { _ in RequestRotation(writes) }
+        case .restMixed:
+            try await setup.prepareRows(options.rows)
+            let reads = Self.reads(rows: options.rows, host: host, key: target.apiKey)
+            let writes = [Self.write(host: host, key: target.writeKey)]
+            let ratio = readRatio ?? Self.defaultReadRatio
+            result = await LoadGenerator.run(plan, progress: progress) { connection in
+                RequestMix(
+                    reads: RequestRotation(reads, start: Self.startingPoint(connection, count: reads.count)),
+                    writes: RequestRotation(writes), readRatio: ratio
+                )
+            }
+        case .authRefresh:
+            let tokens = try await setup.prepareSessions(options.connections)
+            result = await LoadGenerator.run(plan, progress: progress) { connection in
+                RefreshChain(host: host, apiKey: target.apiKey, refreshToken: tokens[connection])
+            }
+        case .realtimeFanout, .mqttPublish, .httpIngest:
+            throw BenchSetupError("\(options.scenario.rawValue) is not available yet")
+        }
+        return BenchReport(
+            scenario: options.scenario, url: target.url, connections: options.connections, rate: options.rate,
+            readRatio: readRatio, warmupSeconds: options.warmup, durationSeconds: options.duration,
+            result: result, capacity: options.capacity
+        )
+    }
+
+    /// Reads of ids 1 to `rows`, as `benchmarks/wrk/read.lua` sends them, so the two tools'
+    /// figures compare.
+    static func reads(rows: Int, host: String, key: String) -> [ByteBuffer] {
+        (1...rows).map { id in
+            EncodedRequest.encode(
+                method: "GET", path: "/rest/v1/\(BenchSetup.table)?id=eq.\(id)&select=*", host: host,
+                headers: [("apikey", key), ("Authorization", "Bearer \(key)")]
+            )
+        }
+    }
+
+    static func write(host: String, key: String) -> ByteBuffer {
+        EncodedRequest.encode(
+            method: "POST", path: "/rest/v1/\(BenchSetup.table)", host: host,
+            headers: [("apikey", key), ("Authorization", "Bearer \(key)"), ("Content-Type", "application/json"), ("Prefer", "return=minimal")],
+            body: Array(#"{"name":"bench","price":9.99}"#.utf8)
+        )
+    }
+
+    /// Connections start at scattered points of the rotation, so they do not read the same rows in step.
+    static func startingPoint(_ connection: Int, count: Int) -> Int {
+        connection * 7919 % count
+    }
+}

@@ -1,0 +1,183 @@
+import ArgumentParser
+
+/// A load `cellbase bench` knows how to make.
+public enum Scenario: String, CaseIterable, Sendable, ExpressibleByArgument {
+    case restRead = "rest-read"
+    case restWrite = "rest-write"
+    case restMixed = "rest-mixed"
+    case authRefresh = "auth-refresh"
+    case realtimeFanout = "realtime-fanout"
+    case mqttPublish = "mqtt-publish"
+    case httpIngest = "http-ingest"
+
+    public var summary: String {
+        switch self {
+        case .restRead: "GET /rest/v1/bench_items?id=eq.N&select=*, N rotating over the rows"
+        case .restWrite: "POST /rest/v1/bench_items, one row per request (return=minimal)"
+        case .restMixed: "reads and writes of rest-read and rest-write interleaved at --read-ratio"
+        case .authRefresh: "POST /auth/v1/token?grant_type=refresh_token, each connection rotating its own session's tokens"
+        case .realtimeFanout: "changes fanned out to realtime subscribers"
+        case .mqttPublish: "MQTT QoS 1 publishes, stored"
+        case .httpIngest: "HTTP batch ingest of telemetry points"
+        }
+    }
+
+    /// Why the scenario cannot run yet, for those whose capability the node does not have.
+    public var unavailableReason: String? {
+        switch self {
+        case .restRead, .restWrite, .restMixed, .authRefresh: nil
+        case .realtimeFanout: "the node has no realtime capability yet"
+        case .mqttPublish: "the node has no MQTT listener yet"
+        case .httpIngest: "the node has no telemetry ingest yet"
+        }
+    }
+
+    public static var allValueDescriptions: [String: String] {
+        Dictionary(uniqueKeysWithValues: allCases.map { scenario in
+            (scenario.rawValue, scenario.unavailableReason == nil ? scenario.summary : "not yet available: \(scenario.summary)")
+        })
+    }
+}
+
+/// Everything `cellbase bench` is told, checked before anything runs.
+public struct BenchOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("The load to make.", argumentType: Scenario.self))
+    public var scenario: Scenario
+
+    @Option(help: "Connections kept open, each with one request at a time.")
+    public var connections = 64
+
+    @Option(help: ArgumentHelp(
+        "Requests per second over all connections (open loop).",
+        discussion: "Requests are due at fixed intervals and their latency counts from when they were due, so a stalled node shows as latency. Without --rate each connection sends its next request when the previous one is answered (closed loop), as wrk does."
+    ))
+    public var rate: Double?
+
+    @Option(help: "Seconds measured.")
+    public var duration = 10.0
+
+    @Option(help: "Seconds of load before measuring starts.")
+    public var warmup = 2.0
+
+    @Option(name: .customLong("read-ratio"), help: "rest-mixed only: the share of reads, 0 to 1 (default 0.9).")
+    public var readRatio: Double?
+
+    @Option(help: "Rows the rest scenarios read from; the bench adds rows to bench_items until it has this many.")
+    public var rows = 1000
+
+    @Option(help: "URL of a running node, such as http://127.0.0.1:54321.")
+    public var url: String?
+
+    @Option(help: "The project's anon key (with --url).")
+    public var apikey: String?
+
+    @Option(name: .customLong("service-key"), help: "The project's service_role key (with --url): writes and setup use it; auth-refresh creates its user with it.")
+    public var serviceKey: String?
+
+    @Option(name: .customLong("admin-token"), help: "The node's admin token (with --url): lets the bench create its table bench_items through a migration.")
+    public var adminToken: String?
+
+    @Flag(name: .customLong("in-process"), help: "Start a node in this process, on a temporary data directory and an ephemeral port, and measure it.")
+    public var inProcess = false
+
+    @Flag(help: "Print the report as JSON.")
+    public var json = false
+
+    @Option(
+        help: ArgumentHelp(
+            "peak=RPS[,growth=G][,safety=S]: turn the measured throughput into the nodes needed.",
+            discussion: "nodes = ceil(peak × growth × safety / measured 2xx answers per second); growth defaults to 2 and safety to 1.5."
+        ),
+        transform: { try CapacityPlan(parsing: $0) }
+    )
+    public var capacity: CapacityPlan?
+
+    public init() {}
+
+    public func validate() throws {
+        if let reason = scenario.unavailableReason {
+            throw ValidationError("\(scenario.rawValue) is not available yet: \(reason)")
+        }
+        guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
+        if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number of requests per second") }
+        guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be a positive number of seconds") }
+        guard warmup >= 0, warmup.isFinite else { throw ValidationError("--warmup must not be negative") }
+        guard rows >= 1 else { throw ValidationError("--rows must be at least 1") }
+        if let readRatio {
+            guard scenario == .restMixed else { throw ValidationError("--read-ratio is for rest-mixed") }
+            guard (0...1).contains(readRatio) else { throw ValidationError("--read-ratio is between 0 and 1") }
+        }
+        if inProcess {
+            guard url == nil, apikey == nil, serviceKey == nil, adminToken == nil else {
+                throw ValidationError("--in-process starts its own node: --url, --apikey, --service-key and --admin-token do not apply")
+            }
+        } else {
+            guard let url else { throw ValidationError("Pass --url of a running node (with --apikey), or --in-process") }
+            do {
+                _ = try NodeURL(parsing: url)
+            } catch {
+                throw ValidationError("--url: \(error)")
+            }
+            guard apikey != nil else { throw ValidationError("--url needs the project's --apikey") }
+        }
+    }
+
+    /// The plan of the load itself, once the target's address is known.
+    public func plan(host: String, port: Int) -> LoadPlan {
+        LoadPlan(
+            host: host, port: port, connections: connections, rate: rate,
+            warmup: .milliseconds(Int64((warmup * 1000).rounded())), duration: .milliseconds(Int64((duration * 1000).rounded()))
+        )
+    }
+}
+
+/// The base URL of a node: plain HTTP, a host and a port, no path.
+public struct NodeURL: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(parsing text: String) throws(NodeURLError) {
+        guard text.hasPrefix("http://") else { throw NodeURLError("only http:// URLs are supported, got '\(text)'") }
+        var rest = text.dropFirst("http://".count)
+        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        guard !rest.contains("/"), !rest.contains("?"), !rest.contains("@") else {
+            throw NodeURLError("give the node's base URL, such as http://127.0.0.1:54321, got '\(text)'")
+        }
+        let hostPart: Substring
+        let portPart: Substring?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw NodeURLError("unclosed '[' in '\(text)'") }
+            hostPart = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            guard after.isEmpty || after.hasPrefix(":") else { throw NodeURLError("unexpected text after ']' in '\(text)'") }
+            portPart = after.isEmpty ? nil : after.dropFirst()
+        } else if let colon = rest.lastIndex(of: ":") {
+            hostPart = rest[..<colon]
+            portPart = rest[rest.index(after: colon)...]
+        } else {
+            hostPart = rest
+            portPart = nil
+        }
+        guard !hostPart.isEmpty else { throw NodeURLError("no host in '\(text)'") }
+        host = String(hostPart)
+        if let portPart {
+            guard let port = Int(portPart), (1...65535).contains(port) else { throw NodeURLError("invalid port in '\(text)'") }
+            self.port = port
+        } else {
+            port = 80
+        }
+    }
+
+    /// `Host` header value and URL authority.
+    public var authority: String {
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        return port == 80 ? shownHost : "\(shownHost):\(port)"
+    }
+
+    public var description: String { "http://\(authority)" }
+}
+
+public struct NodeURLError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

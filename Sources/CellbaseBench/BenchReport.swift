@@ -1,0 +1,155 @@
+import FoundationEssentials
+
+/// What a bench run measured, with how it was run, as a table for people or JSON for scripts.
+public struct BenchReport: Sendable {
+    public var scenario: Scenario
+    public var url: NodeURL
+    public var connections: Int
+    public var rate: Double?
+    public var readRatio: Double?
+    public var warmupSeconds: Double
+    public var durationSeconds: Double
+    public var result: LoadResult
+    public var capacity: CapacityPlan?
+
+    public init(
+        scenario: Scenario, url: NodeURL, connections: Int, rate: Double?, readRatio: Double?,
+        warmupSeconds: Double, durationSeconds: Double, result: LoadResult, capacity: CapacityPlan?
+    ) {
+        self.scenario = scenario
+        self.url = url
+        self.connections = connections
+        self.rate = rate
+        self.readRatio = readRatio
+        self.warmupSeconds = warmupSeconds
+        self.durationSeconds = durationSeconds
+        self.result = result
+        self.capacity = capacity
+    }
+
+    public var table: String {
+        let latency = result.summary
+        var lines: [String] = []
+        func row(_ name: String, _ value: String) { lines.append(name.padding(to: 14) + value) }
+        row("scenario", scenario.rawValue + (readRatio.map { ", \(Self.fixed($0 * 100, 0)) % reads" } ?? ""))
+        row("target", "\(url), \(connections) connection\(connections == 1 ? "" : "s")")
+        row("pacing", rate.map { "open loop, \(Self.grouped($0)) req/s scheduled" } ?? "closed loop")
+        row("measured", "\(Self.fixed(durationSeconds, 1)) s after \(Self.fixed(warmupSeconds, 1)) s of warm-up")
+        row("requests", "\(Self.grouped(Double(result.answered))) answered, \(Self.grouped(Double(result.succeeded))) with 2xx")
+        row("throughput", "\(Self.grouped(result.throughput)) req/s (2xx: \(Self.grouped(result.successThroughput)) req/s)")
+        row("errors", errorSummary)
+        let quantiles = [("p50", latency.p50), ("p90", latency.p90), ("p99", latency.p99), ("p99.9", latency.p999), ("max", latency.max)]
+        row("latency", quantiles.map { $0.0.padding(to: 12) }.joined())
+        row("", quantiles.map { (Self.fixed($0.1, 2) + " ms").padding(to: 12) }.joined())
+        if let capacity {
+            row("capacity", capacityLine(capacity))
+        }
+        return lines.map { $0.trailingSpacesTrimmed }.joined(separator: "\n") + "\n"
+    }
+
+    var errorSummary: String {
+        guard !result.failures.isEmpty else { return "none" }
+        return result.failures.sorted { $0.key < $1.key }.map { "\($0.key): \(Self.grouped(Double($0.value)))" }.joined(separator: ", ")
+    }
+
+    /// The formula with its numbers, so the answer can be checked by hand.
+    func capacityLine(_ plan: CapacityPlan) -> String {
+        let formula = "nodes = ceil(peak × growth × safety / measured) = ceil(\(Self.grouped(plan.peak)) × \(Self.trimmed(plan.growth)) × \(Self.trimmed(plan.safety)) / \(Self.grouped(result.successThroughput)))"
+        guard let nodes = plan.nodes(measuredThroughput: result.successThroughput) else {
+            return formula + ": no 2xx answers were measured, so there is no per-node figure"
+        }
+        return formula + " = \(nodes)"
+    }
+
+    public func json() throws -> String {
+        let latency = result.summary
+        let form = JSONForm(
+            scenario: scenario.rawValue, url: url.description, connections: connections, rate: rate, read_ratio: readRatio,
+            warmup_seconds: warmupSeconds, duration_seconds: durationSeconds,
+            requests: result.answered, successes: result.succeeded,
+            throughput: Self.rounded(result.throughput, 1), success_throughput: Self.rounded(result.successThroughput, 1),
+            errors: Dictionary(uniqueKeysWithValues: result.failures.map { ($0.key.description, $0.value) }),
+            latency_ms: .init(p50: latency.p50, p90: latency.p90, p99: latency.p99, p99_9: latency.p999, max: latency.max),
+            capacity: capacity.map { plan in
+                .init(peak: plan.peak, growth: plan.growth, safety: plan.safety, required: plan.requiredThroughput,
+                      nodes: plan.nodes(measuredThroughput: result.successThroughput))
+            }
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(form), as: UTF8.self) + "\n"
+    }
+
+    struct JSONForm: Encodable {
+        struct Latency: Encodable {
+            var p50, p90, p99, p99_9, max: Double
+        }
+
+        struct Capacity: Encodable {
+            var peak, growth, safety, required: Double
+            var nodes: Int?
+        }
+
+        var scenario: String
+        var url: String
+        var connections: Int
+        var rate: Double?
+        var read_ratio: Double?
+        var warmup_seconds: Double
+        var duration_seconds: Double
+        var requests: Int
+        var successes: Int
+        var throughput: Double
+        var success_throughput: Double
+        var errors: [String: Int]
+        var latency_ms: Latency
+        var capacity: Capacity?
+    }
+
+    /// `value` with `decimals` digits after the point.
+    static func fixed(_ value: Double, _ decimals: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = Int64((abs(value) * scale).rounded())
+        let whole = scaled / Int64(scale)
+        let fraction = String(scaled % Int64(scale))
+        let sign = value < 0 && scaled != 0 ? "-" : ""
+        guard decimals > 0 else { return sign + String(whole) }
+        return sign + String(whole) + "." + String(repeating: "0", count: decimals - fraction.count) + fraction
+    }
+
+    /// Rounded to a whole number, thousands separated by commas.
+    static func grouped(_ value: Double) -> String {
+        let digits = String(Int64(abs(value).rounded()))
+        var output = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0 && (digits.count - index) % 3 == 0 { output.append(",") }
+            output.append(digit)
+        }
+        return (value < 0 ? "-" : "") + output
+    }
+
+    /// A factor as people write it: 2, 1.5, 1.25.
+    static func trimmed(_ value: Double) -> String {
+        var text = fixed(value, 3)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
+    }
+
+    static func rounded(_ value: Double, _ decimals: Int) -> Double {
+        Double(fixed(value, decimals)) ?? value
+    }
+}
+
+extension String {
+    fileprivate func padding(to width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+
+    fileprivate var trailingSpacesTrimmed: String {
+        var text = self
+        while text.hasSuffix(" ") { text.removeLast() }
+        return text
+    }
+}

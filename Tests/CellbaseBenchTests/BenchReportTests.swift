@@ -1,0 +1,54 @@
+import CellbaseBench
+import FoundationEssentials
+import Histogram
+import Testing
+
+@Suite("cellbase bench report")
+struct BenchReportTests {
+    static func report(answered: Int, succeeded: Int, failures: [FailureKind: Int], capacity: CapacityPlan?) throws -> BenchReport {
+        var result = LoadResult(seconds: 10)
+        for microseconds in UInt64(1)...1000 { result.latency.record(microseconds) }
+        result.answered = answered
+        result.succeeded = succeeded
+        result.failures = failures
+        return BenchReport(
+            scenario: .restRead, url: try NodeURL(parsing: "http://127.0.0.1:54321"), connections: 64, rate: nil, readRatio: nil,
+            warmupSeconds: 2, durationSeconds: 10, result: result, capacity: capacity
+        )
+    }
+
+    @Test func theTableShowsFiguresAndTheCapacityFormula() throws {
+        let report = try Self.report(answered: 163_245, succeeded: 163_240, failures: [.status(500): 3, .closed: 2], capacity: CapacityPlan(peak: 50_000))
+        let table = report.table
+        #expect(table.contains("throughput    16,325 req/s (2xx: 16,324 req/s)"))
+        #expect(table.contains("errors        closed: 2, HTTP 500: 3") || table.contains("errors        HTTP 500: 3, closed: 2"))
+        #expect(table.contains("p50         p90         p99         p99.9       max"))
+        #expect(table.contains("0.50 ms     0.90 ms     0.99 ms     1.00 ms     1.00 ms"))
+        #expect(table.contains("nodes = ceil(peak × growth × safety / measured) = ceil(50,000 × 2 × 1.5 / 16,324) = 10"))
+    }
+
+    @Test func jsonCarriesTheSameFigures() throws {
+        let report = try Self.report(answered: 100, succeeded: 0, failures: [.status(401): 100], capacity: CapacityPlan(peak: 10, growth: 1, safety: 1))
+        struct Form: Decodable {
+            struct Latency: Decodable { var p50, p90, p99, p99_9, max: Double }
+            struct Capacity: Decodable { var peak, growth, safety, required: Double; var nodes: Int? }
+            var scenario: String
+            var url: String
+            var connections: Int
+            var rate: Double?
+            var requests: Int
+            var successes: Int
+            var throughput: Double
+            var errors: [String: Int]
+            var latency_ms: Latency
+            var capacity: Capacity?
+        }
+        let form = try JSONDecoder().decode(Form.self, from: Data(try report.json().utf8))
+        #expect(form.scenario == "rest-read" && form.url == "http://127.0.0.1:54321" && form.connections == 64 && form.rate == nil)
+        #expect(form.requests == 100 && form.successes == 0 && form.throughput == 10 && form.errors == ["HTTP 401": 100])
+        #expect(form.latency_ms.p50 == 0.5 && form.latency_ms.p99_9 == 0.999 && form.latency_ms.max == 1)
+        // No 2xx answers: no per-node figure, so no node count rather than a division by zero.
+        #expect(form.capacity?.required == 10 && form.capacity?.nodes == nil)
+        #expect(report.table.contains("no 2xx answers were measured"))
+    }
+}

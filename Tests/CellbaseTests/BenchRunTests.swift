@@ -1,0 +1,34 @@
+import ArgumentParser
+import CellbaseBench
+import HummingbirdTesting
+import Testing
+
+@testable import Cellbase
+
+/// `cellbase bench` end to end against a node listening on a real port: the scenario sets itself
+/// up through the node's public APIs and its requests are answered. How fast is not a test's
+/// business; that they all succeeded is.
+@Suite("cellbase bench against a node")
+struct BenchRunTests {
+    @Test(arguments: [
+        ["rest-mixed", "--read-ratio", "0.8", "--rows", "50"],
+        ["auth-refresh", "--rate", "200"],
+    ])
+    func aShortRunSucceeds(arguments: [String]) async throws {
+        let testNode = TestNode(backend: .sqlite)
+        defer { testNode.removeData() }
+        let (app, node) = try await CellbaseBuilder.build(try testNode.configuration(), logger: testNode.logger)
+        let report = try await app.test(.live) { client in
+            let project = try #require(node.defaultProject)
+            let url = try NodeURL(parsing: "http://127.0.0.1:\(try #require(client.port))")
+            let target = BenchTarget(url: url, apiKey: project.anonKey, serviceKey: project.serviceRoleKey, adminToken: node.adminToken)
+            let options = try BenchOptions.parse(arguments + ["--in-process", "--connections", "4", "--duration", "1", "--warmup", "0.2"])
+            return try await Bench.run(options, target: target)
+        }
+        #expect(report.result.answered > 0)
+        #expect(report.result.succeeded == report.result.answered)
+        #expect(report.result.failures.isEmpty, "\(report.result.failures)")
+        // Every answer's latency was recorded (at least a microsecond each).
+        #expect(report.result.summary.p50 > 0 && report.result.summary.max >= report.result.summary.p50)
+    }
+}
