@@ -9,15 +9,17 @@ import Prometheus
 final class PostgresShard: Shard {
     let name: String
     let dialect = SQLDialect.postgres
-    let client: PostgresClient
+    let pools: PostgresPools
+    /// The pool of the caller's event loop.
+    var client: PostgresClient { pools.current }
     let preparedStatements: PreparedStatements
     /// How long each use of a pooled connection takes, waiting for the pool included.
     private let queryDuration: DurationHistogram
     let logger: Logger
 
-    init(name: String, client: PostgresClient, queryDuration: DurationHistogram, preparedStatementsPerConnection: Int = 256, logger: Logger) {
+    init(name: String, pools: PostgresPools, queryDuration: DurationHistogram, preparedStatementsPerConnection: Int = 256, logger: Logger) {
         self.name = name
-        self.client = client
+        self.pools = pools
         self.queryDuration = queryDuration
         self.preparedStatements = PreparedStatements(capacity: preparedStatementsPerConnection)
         self.logger = logger
