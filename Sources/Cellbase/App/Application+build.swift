@@ -1,6 +1,7 @@
 import CellbaseSQL
 import FoundationEssentials
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -27,6 +28,24 @@ public enum CellbaseBuilder {
     public static func build(
         _ configuration: CellbaseConfiguration,
         logger: Logger = Logger(label: "cellbase"),
+        onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
+    ) async throws -> (some ApplicationProtocol, CellbaseNode) {
+        try await build(configuration, logger: logger, realtime: RealtimeWiring(), onReady: onReady)
+    }
+
+    /// What realtime is built from: where row changes are read, who may see them, and the bus
+    /// to the other nodes.
+    struct RealtimeWiring {
+        /// `nil`: the node serves broadcast and presence, and refuses `postgres_changes`.
+        var changeSource: (any ChangeSource)?
+        var visibility: any ChangeVisibility = PolicyFreeVisibility()
+        var bus: any RealtimeBus = InProcessRealtimeBus()
+    }
+
+    static func build(
+        _ configuration: CellbaseConfiguration,
+        logger: Logger,
+        realtime wiring: RealtimeWiring,
         onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
     ) async throws -> (some ApplicationProtocol, CellbaseNode) {
         let fileManager = FileManager.default
@@ -105,10 +124,27 @@ public enum CellbaseBuilder {
                 .group(context: ProjectRequestContext.self)
         )
 
+        let hub = RealtimeHub(bus: wiring.bus, changeSource: wiring.changeSource, visibility: wiring.visibility, projects: projects, logger: logger)
+        let realtime = RealtimeConnection.Services(
+            hub: hub, limiter: RealtimeLimiter(configuration: configuration.realtime), directory: directory, projects: projects,
+            configuration: configuration.realtime, metrics: configuration.metrics.access == .off ? nil : metrics.realtime
+        )
+        RealtimeController(services: realtime).addRoutes(
+            to: router.group("realtime/v1")
+                .add(middleware: APIKeyMiddleware(directory: directory, shape: .plain))
+                .add(middleware: AccessTokenMiddleware(directory: directory))
+                .group(context: ProjectRequestContext.self)
+        )
+
         var app = Application(
             responder: ObservedResponder(router: router.buildResponder(), metrics: configuration.metrics.access == .off ? nil : metrics.http),
+            server: HTTPServerBuilder { responder in
+                RealtimeServerChannel(responder: responder, maxFrameSize: RealtimeConfiguration.maxFrameBytes) { request, logger in
+                    await RealtimeConnection.accept(request, services: realtime, logger: logger)
+                }
+            },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
-            services: postgresClients as [any Service] + [passwordHasher, NodeShutdown(control: control, shards: Array(shards.values))],
+            services: postgresClients as [any Service] + [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values))],
             onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger

@@ -25,6 +25,7 @@ public struct CellbaseConfiguration: Sendable {
     public var createDefaultProject: Bool
     public var auth: AuthConfiguration
     public var metrics: MetricsConfiguration
+    public var realtime: RealtimeConfiguration
 
     public init(
         dataDirectory: String = "./cellbase-data",
@@ -40,7 +41,8 @@ public struct CellbaseConfiguration: Sendable {
         postgresMaxConnections: Int = 20,
         createDefaultProject: Bool = true,
         auth: AuthConfiguration = AuthConfiguration(),
-        metrics: MetricsConfiguration = MetricsConfiguration()
+        metrics: MetricsConfiguration = MetricsConfiguration(),
+        realtime: RealtimeConfiguration = RealtimeConfiguration()
     ) {
         self.dataDirectory = dataDirectory
         self.host = host
@@ -56,6 +58,7 @@ public struct CellbaseConfiguration: Sendable {
         self.createDefaultProject = createDefaultProject
         self.auth = auth
         self.metrics = metrics
+        self.realtime = realtime
     }
 
     public var url: String {

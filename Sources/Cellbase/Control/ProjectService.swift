@@ -19,7 +19,7 @@ final class ProjectService: Sendable {
     let directory: ProjectDirectory
     let shards: [String: any Shard]
     let defaultShard: String
-    private let catalogs = Mutex<[String: Catalog]>([:])
+    let catalogs = Mutex<[String: Catalog]>([:])
     private let logger: Logger
 
     init(directory: ProjectDirectory, shards: [String: any Shard], defaultShard: String, logger: Logger) {
