@@ -67,6 +67,27 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("metrics-max-projects"), help: "Most projects with a label of their own in the metrics; later ones share project=\"other\".")
     var metricsMaxProjects = 100
 
+    @Option(name: .customLong("realtime-max-connections"), help: "Realtime sockets (with a joined channel) and event streams per project on this node.")
+    var realtimeMaxConnections = 200
+
+    @Option(name: .customLong("realtime-max-joins-per-second"), help: "Realtime channel joins per second per project.")
+    var realtimeMaxJoinsPerSecond = 100
+
+    @Option(name: .customLong("realtime-max-events-per-second"), help: "Realtime broadcasts and presence updates per second per project.")
+    var realtimeMaxEventsPerSecond = 100
+
+    @Option(name: .customLong("realtime-max-channels"), help: "Realtime channels one socket may join.")
+    var realtimeMaxChannels = 100
+
+    @Option(name: .customLong("realtime-max-payload-bytes"), help: "Largest realtime broadcast or presence payload, in bytes.")
+    var realtimeMaxPayloadBytes = 256 * 1024
+
+    @Option(name: .customLong("realtime-heartbeat-timeout"), help: "Seconds of silence after which a realtime socket is closed.")
+    var realtimeHeartbeatTimeout = 60
+
+    @Option(name: .customLong("realtime-max-pending-bytes"), help: "Bytes queued for one realtime client before it is disconnected as not reading.")
+    var realtimeMaxPendingBytes = 4 << 20
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. 'info' logs one line per request.")
     var logLevel = "info"
 
@@ -108,6 +129,15 @@ struct Serve: AsyncParsableCommand {
             guard let chosen = LogFormat(rawValue: logFormat) else { throw ValidationError("--log-format is one of json, text, auto") }
             format = chosen
         }
+        guard [realtimeMaxConnections, realtimeMaxJoinsPerSecond, realtimeMaxEventsPerSecond, realtimeMaxChannels, realtimeHeartbeatTimeout].allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--realtime-max-connections, --realtime-max-joins-per-second, --realtime-max-events-per-second, --realtime-max-channels and --realtime-heartbeat-timeout must be positive")
+        }
+        guard (1...RealtimeConfiguration.maxFrameBytes).contains(realtimeMaxPayloadBytes) else {
+            throw ValidationError("--realtime-max-payload-bytes is 1 to \(RealtimeConfiguration.maxFrameBytes)")
+        }
+        guard realtimeMaxPendingBytes >= RealtimeConfiguration.maxFrameBytes else {
+            throw ValidationError("--realtime-max-pending-bytes must be at least \(RealtimeConfiguration.maxFrameBytes), the largest message")
+        }
         var configuration = CellbaseConfiguration(
             dataDirectory: data,
             host: host,
@@ -126,6 +156,15 @@ struct Serve: AsyncParsableCommand {
             confirmEmail: authConfirmEmail,
             signInAttempts: authSignInAttempts,
             signInWindow: authSignInWindow
+        )
+        configuration.realtime = RealtimeConfiguration(
+            maxConnections: realtimeMaxConnections,
+            maxJoinsPerSecond: realtimeMaxJoinsPerSecond,
+            maxEventsPerSecond: realtimeMaxEventsPerSecond,
+            maxChannelsPerConnection: realtimeMaxChannels,
+            maxPayloadBytes: realtimeMaxPayloadBytes,
+            heartbeatTimeout: .seconds(realtimeHeartbeatTimeout),
+            maxPendingBytes: realtimeMaxPendingBytes
         )
         configuration.metrics = MetricsConfiguration(
             access: metricsAccess,

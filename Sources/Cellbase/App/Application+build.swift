@@ -1,6 +1,7 @@
 import CellbaseSQL
 import FoundationEssentials
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -29,6 +30,24 @@ public enum CellbaseBuilder {
     public static func build(
         _ configuration: CellbaseConfiguration,
         logger: Logger = Logger(label: "cellbase"),
+        onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
+    ) async throws -> (some ApplicationProtocol, CellbaseNode) {
+        try await build(configuration, logger: logger, realtime: RealtimeWiring(), onReady: onReady)
+    }
+
+    /// What realtime is built from, for tests that replace a part: where row changes are read
+    /// (the node's change feed), who may see them (the tables' policies), and the bus to the other
+    /// nodes (PostgreSQL's NOTIFY on a shared control database, else in-process).
+    struct RealtimeWiring {
+        var changeSource: (any ChangeSource)?
+        var visibility: (any ChangeVisibility)?
+        var bus: (any RealtimeBus)?
+    }
+
+    static func build(
+        _ configuration: CellbaseConfiguration,
+        logger: Logger,
+        realtime wiring: RealtimeWiring,
         onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
     ) async throws -> (some ApplicationProtocol, CellbaseNode) {
         let fileManager = FileManager.default
@@ -119,10 +138,32 @@ public enum CellbaseBuilder {
                 .group(context: ProjectRequestContext.self)
         )
 
+        let hub = RealtimeHub(
+            bus: wiring.bus ?? InProcessRealtimeBus(),
+            changeSource: wiring.changeSource ?? changes,
+            visibility: wiring.visibility ?? PolicyChangeVisibility(projects: projects, logger: logger),
+            projects: projects, logger: logger
+        )
+        let realtime = RealtimeConnection.Services(
+            hub: hub, limiter: RealtimeLimiter(configuration: configuration.realtime), directory: directory, projects: projects,
+            configuration: configuration.realtime, metrics: configuration.metrics.access == .off ? nil : metrics.realtime
+        )
+        RealtimeController(services: realtime).addRoutes(
+            to: router.group("realtime/v1")
+                .add(middleware: APIKeyMiddleware(directory: directory, shape: .plain))
+                .add(middleware: AccessTokenMiddleware(directory: directory))
+                .group(context: ProjectRequestContext.self)
+        )
+
         var app = Application(
             responder: ObservedResponder(router: router.buildResponder(), metrics: configuration.metrics.access == .off ? nil : metrics.http),
+            server: HTTPServerBuilder { responder in
+                RealtimeServerChannel(responder: responder, maxFrameSize: RealtimeConfiguration.maxFrameBytes) { request, logger in
+                    await RealtimeConnection.accept(request, services: realtime, logger: logger)
+                }
+            },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
-            services: postgresClients as [any Service] + [passwordHasher, NodeShutdown(control: control, shards: Array(shards.values)), changes],
+            services: postgresClients as [any Service] + [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes],
             onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger

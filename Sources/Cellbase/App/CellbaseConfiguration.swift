@@ -27,6 +27,7 @@ public struct CellbaseConfiguration: Sendable {
     public var createDefaultProject: Bool
     public var auth: AuthConfiguration
     public var metrics: MetricsConfiguration
+    public var realtime: RealtimeConfiguration
 
     public init(
         dataDirectory: String = "./cellbase-data",
@@ -42,7 +43,8 @@ public struct CellbaseConfiguration: Sendable {
         postgresMaxConnections: Int = 20,
         createDefaultProject: Bool = true,
         auth: AuthConfiguration = AuthConfiguration(),
-        metrics: MetricsConfiguration = MetricsConfiguration()
+        metrics: MetricsConfiguration = MetricsConfiguration(),
+        realtime: RealtimeConfiguration = RealtimeConfiguration()
     ) {
         self.dataDirectory = dataDirectory
         self.host = host
@@ -58,6 +60,7 @@ public struct CellbaseConfiguration: Sendable {
         self.createDefaultProject = createDefaultProject
         self.auth = auth
         self.metrics = metrics
+        self.realtime = realtime
     }
 
     public var url: String {

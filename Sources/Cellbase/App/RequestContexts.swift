@@ -12,6 +12,8 @@ public struct CellbaseRequestContext: RequestContext, RemoteAddressRequestContex
     public let remoteAddress: SocketAddress?
     /// Set around the router when the request's metrics or its log line name its project.
     var observedProject: RequestProject?
+    /// The connection, for streams that must end it when the client stops reading.
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -19,6 +21,7 @@ public struct CellbaseRequestContext: RequestContext, RemoteAddressRequestContex
         self.accessToken = nil
         self.observedProject = nil
         self.remoteAddress = source.channel.remoteAddress
+        self.channel = source.channel
     }
 }
 
@@ -31,6 +34,7 @@ public struct ProjectRequestContext: ChildRequestContext {
     /// The verified JWT claims the request runs with: the access token's, or the API key's.
     public let claims: JSONValue
     public let remoteAddress: SocketAddress?
+    let channel: any Channel
 
     public init(context: CellbaseRequestContext) throws {
         guard let key = context.resolvedKey else {
@@ -41,5 +45,6 @@ public struct ProjectRequestContext: ChildRequestContext {
         self.role = context.accessToken?.role ?? key.role
         self.claims = context.accessToken?.claims ?? key.claims
         self.remoteAddress = context.remoteAddress
+        self.channel = context.channel
     }
 }

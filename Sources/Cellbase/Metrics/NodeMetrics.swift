@@ -14,6 +14,7 @@ final class NodeMetrics: Sendable {
 
     let http: HTTPMetrics
     let auth: AuthMetrics
+    let realtime: RealtimeMetrics
     private let registry: PrometheusCollectorRegistry
     private let localShard: SQLiteShard
     private let sqliteOpenDatabases: Gauge
@@ -24,6 +25,7 @@ final class NodeMetrics: Sendable {
         self.registry = registry
         http = HTTPMetrics(registry: registry, projectLabels: projectLabels)
         auth = AuthMetrics(registry: registry, projectLabels: projectLabels)
+        realtime = RealtimeMetrics(registry: registry)
         self.localShard = localShard
         sqliteOpenDatabases = registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "cellbase", subsystem: "sqlite", metricName: "open_databases", unitName: "",

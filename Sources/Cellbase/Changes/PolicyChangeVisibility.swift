@@ -10,7 +10,7 @@ import Logging
 /// - Otherwise the SELECT policies decide on the new row: in memory when `RowPolicyEvaluator`
 ///   can, else by reading the row by its primary key as the subscriber, through the Data API's
 ///   planner, so the answer is exactly what a select would return (for the row as it is now).
-struct PolicyChangeVisibility: Sendable {
+struct PolicyChangeVisibility: ChangeVisibility {
     let projects: ProjectService
     let logger: Logger
 
@@ -24,9 +24,9 @@ struct PolicyChangeVisibility: Sendable {
         }
     }
 
-    /// The change as a subscriber held to policies receives it.
-    static func redacted(_ change: RowChange, in table: Table, for access: RESTAccess) -> RowChange {
-        guard change.operation == .delete, table.rowLevelSecurity, access.policyRole != nil, case .object(let members)? = change.oldRecord else { return change }
+    /// The change as a subscriber held to policies receives it: a delete keeps only the key.
+    static func redacted(_ change: RowChange, in table: Table) -> RowChange {
+        guard change.operation == .delete, table.rowLevelSecurity, case .object(let members)? = change.oldRecord else { return change }
         var redacted = change
         redacted.oldRecord = .object(members.filter { table.primaryKey.contains($0.key) })
         return redacted
