@@ -81,14 +81,44 @@ struct RealtimeTestNode {
 
 /// One side of a realtime WebSocket in a test: push messages, read what the node sends.
 final class TestSocket {
-    private var iterator: AsyncStream<String>.Iterator
+    /// What the node sent and the test has not read yet, and whether the socket closed.
+    private final class Inbox: Sendable {
+        let state = Mutex<(messages: [String], closed: Bool)>(([], false))
+    }
+
+    private let inbox = Inbox()
+    private let reader: Task<Void, Never>
     private let outgoing: AsyncStream<String>.Continuation
     private var ref = 0
+    /// A message that does not come within this is a failure, not a hang.
+    static let patience: Duration = .seconds(20)
 
     init(incoming: AsyncStream<String>, outgoing: AsyncStream<String>.Continuation) {
-        iterator = incoming.makeAsyncIterator()
+        let inbox = self.inbox
+        reader = Task {
+            for await text in incoming { inbox.state.withLock { $0.messages.append(text) } }
+            inbox.state.withLock { $0.closed = true }
+        }
         self.outgoing = outgoing
     }
+
+    deinit { reader.cancel() }
+
+    /// The next message the node sent, `nil` once the socket closed; fails after `patience`.
+    private func nextText() async throws -> String? {
+        let deadline = ContinuousClock.now + Self.patience
+        while true {
+            let (text, closed) = inbox.state.withLock { state -> (String?, Bool) in
+                state.messages.isEmpty ? (nil, state.closed) : (state.messages.removeFirst(), false)
+            }
+            if let text { return text }
+            if closed { return nil }
+            guard ContinuousClock.now < deadline else { throw NothingArrived() }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    struct NothingArrived: Error {}
 
     func sendText(_ text: String) {
         outgoing.yield(text)
@@ -114,7 +144,7 @@ final class TestSocket {
 
     /// The next message from the node; fails the test when the socket closed instead.
     func next() async throws -> JSONValue {
-        guard let text = await iterator.next() else { throw Closed() }
+        guard let text = try await nextText() else { throw Closed() }
         let value = try JSONParser.parse(Array(text.utf8), maxDepth: 256)
         // The clients drop any message without a `ref` key: every one must have it.
         #expect(value["ref"] != nil, "no ref in \(text)")
@@ -122,8 +152,8 @@ final class TestSocket {
     }
 
     /// Whether the node closed the socket; reads and drops anything it still sent.
-    func closed() async -> Bool {
-        while await iterator.next() != nil {}
+    func closed() async throws -> Bool {
+        while try await nextText() != nil {}
         return true
     }
 

@@ -73,8 +73,12 @@ public enum CellbaseBuilder {
         }
 
         let control: any ControlStore
+        /// Nodes sharing a PostgreSQL control database relay realtime messages through it.
+        var sharedBus: PostgresRealtimeBus?
         if let controlURL = configuration.controlURL {
-            control = PostgresControlStore(client: try postgresClient(controlURL), logger: logger)
+            let client = try postgresClient(controlURL)
+            control = PostgresControlStore(client: client, logger: logger)
+            sharedBus = PostgresRealtimeBus(client: client, logger: logger)
         } else {
             control = try await SQLiteControlStore.open(path: configuration.dataDirectory + "/control.db", threadPool: threadPool)
         }
@@ -139,7 +143,7 @@ public enum CellbaseBuilder {
         )
 
         let hub = RealtimeHub(
-            bus: wiring.bus ?? InProcessRealtimeBus(),
+            bus: wiring.bus ?? sharedBus ?? InProcessRealtimeBus(),
             changeSource: wiring.changeSource ?? changes,
             visibility: wiring.visibility ?? PolicyChangeVisibility(projects: projects, logger: logger),
             projects: projects, logger: logger
@@ -163,7 +167,7 @@ public enum CellbaseBuilder {
                 }
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
-            services: postgresClients as [any Service] + [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes],
+            services: postgresClients as [any Service] + [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes] + (wiring.bus == nil ? [sharedBus].compactMap { $0 } : []),
             onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger
