@@ -1,6 +1,5 @@
 import CellbaseSQL
 import Logging
-import NIOPosix
 import PostgresNIO
 import Prometheus
 import Testing
@@ -29,7 +28,7 @@ struct PostgresShardTests {
             let queryDuration = PrometheusCollectorRegistry().makeDurationHistogram(
                 descriptor: MetricNameDescriptor(metricName: "query_duration", unitName: "seconds", helpText: ""), buckets: [.seconds(1)]
             )
-            let shard = PostgresShard(name: "pg", pools: PostgresPools(client: client), queryDuration: queryDuration, preparedStatementsPerConnection: capacity, logger: logger)
+            let shard = PostgresShard(name: "pg", client: client, queryDuration: queryDuration, preparedStatementsPerConnection: capacity, logger: logger)
             let ref = String((0..<20).map { _ in "abcdefghijklmnopqrstuvwxyz".randomElement()! })
             try await shard.createProject(ref: ref)
             let outcome = try await shard.applyMigration(ref: ref, name: "items", sql: items) { _ in
@@ -143,22 +142,5 @@ struct PostgresShardTests {
             #expect(try Self.body(try await Self.read(shard, ref, schema, query)) == json(#"[{"id":2,"title":"two"}]"#))
             #expect(try await Self.localStatements(shard) == 1)
         }
-    }
-}
-
-@Suite("PostgreSQL pools per event loop")
-struct PostgresPoolsTests {
-    @Test func eachLoopUsesItsOwnPool() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 3)
-        let loops = Array(group.makeIterator())
-        let configuration = PostgresClient.Configuration(host: "127.0.0.1", port: 1, username: "nobody", password: nil, database: nil, tls: .disable)
-        let pools = PostgresPools(configuration: configuration, maximumConnections: 20, loops: loops, logger: Logger(label: "test"))
-        #expect(pools.clients.count == 3)
-        for (index, loop) in loops.enumerated() {
-            let chosen = try await loop.submit { ObjectIdentifier(pools.current) }.get()
-            #expect(chosen == ObjectIdentifier(pools.clients[index]))
-        }
-        #expect(ObjectIdentifier(pools.current) == ObjectIdentifier(pools.clients[0]), "off the loops, the first pool")
-        try await group.shutdownGracefully()
     }
 }

@@ -59,15 +59,11 @@ public enum CellbaseBuilder {
         let threadPool = NIOThreadPool.singleton
         var postgresClients: [PostgresClient] = []
 
-        func postgresConfiguration(_ url: String) throws -> PostgresClient.Configuration {
+        func postgresClient(_ url: String) throws -> PostgresClient {
             var postgres = try PostgresURL.configuration(url)
             postgres.options.additionalStartupParameters = [("TimeZone", "UTC"), ("application_name", "cellbase")]
             postgres.options.maximumConnections = configuration.postgresMaxConnections
-            return postgres
-        }
-
-        func postgresClient(_ url: String) throws -> PostgresClient {
-            let client = PostgresClient(configuration: try postgresConfiguration(url), backgroundLogger: logger)
+            let client = PostgresClient(configuration: postgres, backgroundLogger: logger)
             postgresClients.append(client)
             return client
         }
@@ -96,12 +92,7 @@ public enum CellbaseBuilder {
         var changeLogs: [String: any ChangeLog] = ["local": localShard]
         for (name, url) in configuration.postgresShards.sorted(by: { $0.key < $1.key }) {
             guard name != "local" else { throw ConfigurationError("the shard name 'local' is the embedded SQLite shard") }
-            let pools = PostgresPools(
-                configuration: try postgresConfiguration(url), maximumConnections: configuration.postgresMaxConnections,
-                loops: Array(eventLoopGroup.makeIterator()), logger: logger
-            )
-            postgresClients += pools.clients
-            let shard = PostgresShard(name: name, pools: pools, queryDuration: metrics.postgresQueryDuration(shard: name), logger: logger)
+            let shard = PostgresShard(name: name, client: try postgresClient(url), queryDuration: metrics.postgresQueryDuration(shard: name), logger: logger)
             shards[name] = shard
             authDatabases[name] = shard
             changeLogs[name] = shard

@@ -9,17 +9,15 @@ import Prometheus
 final class PostgresShard: Shard {
     let name: String
     let dialect = SQLDialect.postgres
-    let pools: PostgresPools
-    /// The pool of the caller's event loop.
-    var client: PostgresClient { pools.current }
+    let client: PostgresClient
     let preparedStatements: PreparedStatements
     /// How long each use of a pooled connection takes, waiting for the pool included.
     private let queryDuration: DurationHistogram
     let logger: Logger
 
-    init(name: String, pools: PostgresPools, queryDuration: DurationHistogram, preparedStatementsPerConnection: Int = 256, logger: Logger) {
+    init(name: String, client: PostgresClient, queryDuration: DurationHistogram, preparedStatementsPerConnection: Int = 256, logger: Logger) {
         self.name = name
-        self.pools = pools
+        self.client = client
         self.queryDuration = queryDuration
         self.preparedStatements = PreparedStatements(capacity: preparedStatementsPerConnection)
         self.logger = logger
