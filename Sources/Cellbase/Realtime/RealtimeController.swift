@@ -179,6 +179,11 @@ struct RealtimeController {
         ))
         services.metrics?.connectionOpened()
         defer { services.metrics?.connectionClosed() }
+        // The stream ends when the node shuts down, so that its connection can close.
+        try? await channel.pipeline.handler(type: QuiesceObserver.self).get().onQuiesce {
+            outbox.send("event: system\ndata: {\"status\":\"error\",\"message\":\"Server shutting down\"}\n\n")
+            outbox.finish()
+        }
         outbox.send(": subscribed\n\n")
         let keepAlive = services.configuration.sseKeepAlive
         // The body writer stays with this task; the keep-alive task only feeds the outbox or ends it.
