@@ -22,7 +22,7 @@ struct BenchRunTests {
             let project = try #require(node.defaultProject)
             let url = try NodeURL(parsing: "http://127.0.0.1:\(try #require(client.port))")
             let target = BenchTarget(url: url, apiKey: project.anonKey, serviceKey: project.serviceRoleKey, adminToken: node.adminToken)
-            let options = try BenchOptions.parse(arguments + ["--in-process", "--connections", "4", "--duration", "1", "--warmup", "0.2"])
+            let options = try BenchOptions.parse(arguments + ["--in-process", "--connections", "4", "--duration", "3", "--warmup", "0.2"])
             return try await Bench.run(options, target: target)
         }
         #expect(report.result.answered > 0)

@@ -347,11 +347,12 @@ struct RealtimeTests {
                 #expect(system["event"] == .string("system") && system["payload"]?["status"] == .string("error") && system["ref"] == .null)
                 #expect(try await socket.next()["event"] == .string("phx_close"))
 
-                let shortLived = try await AccessTokenTests.mint(secret: secret, sub: session.userID, lifetime: 2)
+                // Long enough to join on a busy machine; the socket's next message after it is checked again.
+                let shortLived = try await AccessTokenTests.mint(secret: secret, sub: session.userID, lifetime: 5)
                 #expect(Self.status(try await socket.join("brief", accessToken: shortLived)) == "ok")
                 let expired = try await AccessTokenTests.mint(secret: secret, sub: session.userID, issuedAt: -10, lifetime: 5)
                 #expect(Self.reason(try await socket.join("late", accessToken: expired)) == "InvalidJWTToken: Token has expired")
-                try await Task.sleep(for: .seconds(3))
+                try await Task.sleep(for: .seconds(6))
                 socket.push("phoenix", "heartbeat")
                 let closing = try await socket.next()
                 #expect(closing["event"] == .string("system") && closing["payload"]?["message"]?.stringValue?.hasPrefix("Token has expired") == true)
