@@ -11,8 +11,24 @@ final class PostgresControlStore: ControlStore {
         self.logger = logger
     }
 
+    /// Nodes starting together on a new control database would collide on the catalog with
+    /// IF NOT EXISTS alone, so the creation is serialised.
     func prepare() async throws {
-        try await client.query("""
+        try await client.withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext('cellbase:control'))", logger: logger)
+                try await createTables(on: connection)
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    private func createTables(on connection: PostgresConnection) async throws {
+        try await connection.query("""
             CREATE TABLE IF NOT EXISTS cellbase_projects (
                 ref text PRIMARY KEY,
                 name text NOT NULL UNIQUE,
