@@ -3,7 +3,8 @@
 # recorded; /metrics scraped every second during the run, as a busy Prometheus would) against the
 # same read on a node with `--metrics off`, alternating twice so that drift on the shared machine
 # falls on both sides. Target: metrics on keep >= 0.9 x the throughput with metrics off.
-# Writes benchmarks/results/metrics.md. Tracing is not built yet, so it is not part of the figure.
+# Writes benchmarks/results/metrics.md. Tracing is off on both nodes: benchmarks/observability.sh
+# measures metrics and tracing together.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/services.sh"
 source "$CELLBASE_ROOT/benchmarks/lib.sh"
@@ -74,7 +75,7 @@ report() {
         echo "|---|---|---|---|"
         echo "| $(fmt "$on") req/s | $(fmt "$off") req/s | $(ratio "$on" "$off") | ≥ 0.9: $(verdict "$(ratio "$on" "$off")" 0.9) |"
         echo
-        echo "Tracing is not built yet; this figure is metrics alone."
+        echo "Tracing is off on both nodes; \`benchmarks/observability.sh\` measures metrics and tracing together."
         echo
         echo "## Commands"
         echo

@@ -6,6 +6,7 @@ import Hummingbird
 import NIOCore
 import Logging
 import NIOPosix
+import Tracing
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a Cellbase node (embedded SQLite with no flags).")
@@ -94,6 +95,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: "'json' (a JSON object per line), 'text' (for people) or 'auto' (text when standard error is a terminal, JSON otherwise).")
     var logFormat = "auto"
 
+    @Option(name: .customLong("tracing"), help: "'on' exports a span per request and per database use over OTLP, configured by the OTEL_* environment variables; 'off' makes no spans.")
+    var tracing = "off"
+
     func run() async throws {
         var postgresShards: [String: String] = [:]
         for shard in shards {
@@ -122,6 +126,7 @@ struct Serve: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level is one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard ["on", "off"].contains(tracing) else { throw ValidationError("--tracing is on or off") }
         let format: LogFormat
         switch logFormat {
         case "auto": format = .automatic(isTerminal: LogFormat.standardErrorIsTerminal)
@@ -178,13 +183,33 @@ struct Serve: AsyncParsableCommand {
             _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         }
 
-        // Libraries that make their own loggers write through the same handler, in the same format.
-        LoggingSystem.bootstrap({ _, provider in LogLineHandler(format: format, metadataProvider: provider) }, metadataProvider: nil)
+        // Libraries that make their own loggers write through the same handler, in the same format;
+        // with tracing on, every line written inside a span names its trace and span.
+        LoggingSystem.bootstrap(
+            { _, provider in LogLineHandler(format: format, metadataProvider: provider) },
+            metadataProvider: tracing == "on" ? OTLPTracing.logMetadata : nil
+        )
         var logger = Logger(label: "cellbase")
         logger.logLevel = level
+        var nodeTracing: NodeTracing?
+        if tracing == "on" {
+            do {
+                nodeTracing = try OTLPTracing.tracing(logger: logger)
+            } catch let error as TracingSettingError {
+                throw ValidationError(error.description)
+            }
+            if let nodeTracing {
+                // Libraries that trace on their own (AsyncHTTPClient) then join the node's traces.
+                // Only now, after the exporter made its HTTP client: that client takes the process's
+                // tracer when it is made, and must not trace its own exports.
+                InstrumentationSystem.bootstrap(nodeTracing.tracer)
+            } else {
+                logger.notice("tracing stays off: OTEL_SDK_DISABLED is true")
+            }
+        }
         let host = configuration.host
         let dataDirectory = configuration.dataDirectory
-        let (app, _) = try await CellbaseBuilder.build(configuration, logger: logger) { node, port in
+        let (app, _) = try await CellbaseBuilder.build(configuration, logger: logger, tracing: nodeTracing) { node, port in
             var lines = ["Cellbase is running at http://\(host):\(port)"]
             lines.append("  admin token: \(AdminToken.path(in: dataDirectory))")
             if let project = node.defaultProject {

@@ -63,9 +63,14 @@ struct MetricsTests {
             case .sqlite:
                 #expect(try #require(metrics.value("cellbase_sqlite_open_databases")) >= 1)
                 #expect(metrics.samples(named: "cellbase_postgres_query_duration_seconds_count").isEmpty)
+                #expect(metrics.samples(named: "cellbase_postgres_connections_in_use").isEmpty)
             case .postgres:
                 // Creating the default and the test project, the migration and two reads each used a connection.
                 #expect(try #require(metrics.value("cellbase_postgres_query_duration_seconds_count", ["shard": "pg"])) >= 5)
+                // Between requests only the change listener holds a connection; the bound is the default.
+                #expect(metrics.value("cellbase_postgres_connections_in_use", ["shard": "pg"]) == 1)
+                #expect(metrics.value("cellbase_postgres_connection_waiters", ["shard": "pg"]) == 0)
+                #expect(metrics.value("cellbase_postgres_connections_max", ["shard": "pg"]) == 20)
                 #expect(metrics.value("cellbase_sqlite_open_databases") == 0)
             }
             #if os(Linux)

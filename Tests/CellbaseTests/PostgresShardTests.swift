@@ -15,7 +15,11 @@ struct PostgresShardTests {
         """
 
     /// A shard on one connection with room for `capacity` statements, and a fresh project with `items`.
-    static func withShard(capacity: Int, _ body: (PostgresShard, String, Schema) async throws -> Void) async throws {
+    /// Its metrics go to `registry`, one of the test's own.
+    static func withShard(
+        capacity: Int, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        _ body: (PostgresShard, String, Schema) async throws -> Void
+    ) async throws {
         var configuration = try PostgresURL.configuration(try TestEnvironment.postgresURL())
         configuration.options.maximumConnections = 1
         configuration.options.minimumConnections = 0
@@ -24,11 +28,8 @@ struct PostgresShardTests {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await client.run() }
-            // These tests read no metrics: the query times go to a registry of their own.
-            let queryDuration = PrometheusCollectorRegistry().makeDurationHistogram(
-                descriptor: MetricNameDescriptor(metricName: "query_duration", unitName: "seconds", helpText: ""), buckets: [.seconds(1)]
-            )
-            let shard = PostgresShard(name: "pg", client: client, queryDuration: queryDuration, preparedStatementsPerConnection: capacity, logger: logger)
+            let metrics = PostgresShardMetrics(registry: registry, shard: "pg", maxConnections: 1)
+            let shard = PostgresShard(name: "pg", client: client, metrics: metrics, preparedStatementsPerConnection: capacity, logger: logger)
             let ref = String((0..<20).map { _ in "abcdefghijklmnopqrstuvwxyz".randomElement()! })
             try await shard.createProject(ref: ref)
             let outcome = try await shard.applyMigration(ref: ref, name: "items", sql: items) { _ in

@@ -23,9 +23,9 @@ final class CapturedLog: Sendable {
         }
     }
 
-    func logger(level: Logger.Level) -> Logger {
+    func logger(level: Logger.Level, metadataProvider: Logger.MetadataProvider? = nil) -> Logger {
         var logger = Logger(label: "cellbase.test") { _ in
-            LogLineHandler(format: .json) { line in self.lines.withLock { $0.append(line) } }
+            LogLineHandler(format: .json, metadataProvider: metadataProvider) { line in self.lines.withLock { $0.append(line) } }
         }
         logger.logLevel = level
         return logger
@@ -152,7 +152,7 @@ struct RequestLogTests {
             func respond(to request: Request, context: CellbaseRequestContext) async throws -> Response { throw Fault() }
         }
         let log = CapturedLog()
-        let app = Application(responder: ObservedResponder(router: FailingRoutes(), metrics: nil), logger: log.logger(level: .info))
+        let app = Application(responder: ObservedResponder(router: FailingRoutes(), metrics: nil, tracer: nil), logger: log.logger(level: .info))
         let id = try await app.test(.router) { client in
             try await client.execute(uri: "/anything", method: .post, headers: [Self.requestID: "client-id-1"], body: ByteBuffer(string: "{}")) { response in
                 #expect(response.status == .internalServerError)

@@ -40,6 +40,8 @@ struct TestNode {
     /// bcrypt's lowest cost keeps the many sign-ups of the tests cheap; the hashing path is the same.
     var auth = AuthConfiguration(bcryptCost: 4)
     var metrics = MetricsConfiguration()
+    /// No spans unless a test gives the node a tracer.
+    var tracing: NodeTracing?
     /// Where the node logs; warnings and worse to the console unless a test captures them.
     var logger: Logger = {
         var logger = Logger(label: "cellbase.test")
@@ -66,7 +68,7 @@ struct TestNode {
     }
 
     func run<Value: Sendable>(_ test: @Sendable (TestClient) async throws -> Value) async throws -> Value {
-        let (app, node) = try await CellbaseBuilder.build(try configuration(), logger: logger)
+        let (app, node) = try await CellbaseBuilder.build(try configuration(), logger: logger, tracing: tracing)
         return try await app.test(.router) { client in
             try await test(TestClient(client: client, node: node))
         }

@@ -27,12 +27,15 @@ public enum CellbaseBuilder {
     /// Opens the data directory, the control plane and the shards, and wires the routes.
     /// Databases are touched (tables created, the default project made) in `beforeServerStarts`,
     /// once the PostgreSQL pools run.
+    ///
+    /// - Parameter tracing: where requests and database work report their spans; `nil` traces nothing.
     public static func build(
         _ configuration: CellbaseConfiguration,
         logger: Logger = Logger(label: "cellbase"),
+        tracing: NodeTracing? = nil,
         onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
     ) async throws -> (some ApplicationProtocol, CellbaseNode) {
-        try await build(configuration, logger: logger, realtime: RealtimeWiring(), onReady: onReady)
+        try await build(configuration, logger: logger, tracing: tracing, realtime: RealtimeWiring(), onReady: onReady)
     }
 
     /// What realtime is built from, for tests that replace a part: where row changes are read
@@ -47,6 +50,7 @@ public enum CellbaseBuilder {
     static func build(
         _ configuration: CellbaseConfiguration,
         logger: Logger,
+        tracing: NodeTracing? = nil,
         realtime wiring: RealtimeWiring,
         onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
     ) async throws -> (some ApplicationProtocol, CellbaseNode) {
@@ -84,6 +88,7 @@ public enum CellbaseBuilder {
             capacity: configuration.maxOpenProjectDatabases,
             synchronous: configuration.sqliteSynchronous,
             threadPool: threadPool,
+            tracer: tracing?.tracer,
             logger: logger
         )
         let metrics = NodeMetrics(configuration: configuration.metrics, localShard: localShard)
@@ -92,7 +97,11 @@ public enum CellbaseBuilder {
         var changeLogs: [String: any ChangeLog] = ["local": localShard]
         for (name, url) in configuration.postgresShards.sorted(by: { $0.key < $1.key }) {
             guard name != "local" else { throw ConfigurationError("the shard name 'local' is the embedded SQLite shard") }
-            let shard = PostgresShard(name: name, client: try postgresClient(url), queryDuration: metrics.postgresQueryDuration(shard: name), logger: logger)
+            let shard = PostgresShard(
+                name: name, client: try postgresClient(url),
+                metrics: metrics.postgresShard(name, maxConnections: configuration.postgresMaxConnections),
+                tracer: tracing?.tracer, logger: logger
+            )
             shards[name] = shard
             authDatabases[name] = shard
             changeLogs[name] = shard
@@ -150,15 +159,26 @@ public enum CellbaseBuilder {
                 .group(context: ProjectRequestContext.self)
         )
 
+        var services: [any Service] = []
+        // A service group stops its services in reverse order: the exporter last, once the server
+        // has ended its final spans.
+        if let exporter = tracing?.exporter { services.append(exporter) }
+        services += postgresClients as [any Service]
+        services += [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes] as [any Service]
+        if wiring.bus == nil, let sharedBus { services.append(sharedBus) }
         var app = Application(
-            responder: ObservedResponder(router: router.buildResponder(), metrics: configuration.metrics.access == .off ? nil : metrics.http),
+            responder: ObservedResponder(
+                router: router.buildResponder(),
+                metrics: configuration.metrics.access == .off ? nil : metrics.http,
+                tracer: tracing?.tracer
+            ),
             server: HTTPServerBuilder { responder in
                 RealtimeServerChannel(responder: responder, maxFrameSize: RealtimeConfiguration.maxFrameBytes) { request, logger in
                     await RealtimeConnection.accept(request, services: realtime, logger: logger)
                 }
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
-            services: postgresClients as [any Service] + [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes] + (wiring.bus == nil ? [sharedBus].compactMap { $0 } : []),
+            services: services,
             onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger

@@ -10,7 +10,7 @@ public struct CellbaseRequestContext: RequestContext, RemoteAddressRequestContex
     var accessToken: VerifiedAccessToken?
     /// The peer's address, for per-client limits such as sign-in throttling.
     public let remoteAddress: SocketAddress?
-    /// Set around the router when the request's metrics or its log line name its project.
+    /// Set around the router when the request's metrics, its log line or its span name its project.
     var observedProject: RequestProject?
     /// The connection, for streams that must end it when the client stops reading.
     let channel: any Channel

@@ -3,18 +3,34 @@ import Hummingbird
 import Logging
 import NIOHTTP1
 import Synchronization
+import Tracing
 
 /// What the node observes of every request, around the router so that requests for unknown
 /// routes — which never reach router middleware — are seen too: its `X-Request-Id`, which every
 /// log line of the request carries and the response returns; its metrics (route `NotFound` for
-/// unknown routes); at `info` level, one line when it is answered; and the error of a request the
-/// router could not answer, logged with the request's id and answered with a bare 500.
+/// unknown routes); with a tracer, its span, continuing the caller's trace when a W3C
+/// `traceparent` came with it; at `info` level, one line when it is answered; and the error of a
+/// request the router could not answer, logged with the request's id and answered with a bare 500.
 struct ObservedResponder<Routes: HTTPResponder>: HTTPResponder where Routes.Context == CellbaseRequestContext {
     let router: Routes
     /// `nil` with metrics off: nothing is recorded, so that setting also shows what recording costs.
     let metrics: HTTPMetrics?
+    /// `nil` with tracing off: no context is read from the headers and no span is made.
+    let tracer: (any Tracer)?
 
     func respond(to request: Request, context: CellbaseRequestContext) async throws -> Response {
+        guard let tracer else { return try await observe(request, context: context, span: nil) }
+        var parent = ServiceContext.current ?? .topLevel
+        if let caller = TraceHeaders(request.headers) {
+            tracer.extract(caller, into: &parent, using: TraceHeaders.Extractor())
+        }
+        // Named after the method until the router has matched a route template.
+        return try await tracer.withAnySpan(request.method.rawValue, context: parent, ofKind: .server) { span in
+            try await observe(request, context: context, span: span)
+        }
+    }
+
+    private func observe(_ request: Request, context: CellbaseRequestContext, span: (any Span)?) async throws -> Response {
         let requestID = RequestID(request.headers[.xRequestID])
         var context = context
         // One id per request in the log: ours, which the client can give and sees in the answer.
@@ -23,7 +39,7 @@ struct ObservedResponder<Routes: HTTPResponder>: HTTPResponder where Routes.Cont
         let start = ContinuousClock.now
         metrics?.started()
         let logsRequests = context.logger.logLevel <= .info
-        let project = metrics?.projectLabels != nil || logsRequests ? RequestProject() : nil
+        let project = metrics?.projectLabels != nil || logsRequests || span != nil ? RequestProject() : nil
         context.observedProject = project
         // Set once answered; a parser error leaves it at 500, as the server then gives up on the connection.
         var status = HTTPResponse.Status.internalServerError
@@ -32,6 +48,9 @@ struct ObservedResponder<Routes: HTTPResponder>: HTTPResponder where Routes.Cont
             let route = context.endpointPath ?? "NotFound"
             let duration = ContinuousClock.now - start
             metrics?.finished(method: request.method, route: route, status: status, projectRef: project?.ref, duration: duration)
+            if let span {
+                Self.describe(span, request, route: route, status: status, projectRef: project?.ref, requestID: requestID)
+            }
             if logsRequests {
                 context.logger.info("request", metadata: Self.requestLine(
                     request, route: route, status: status, duration: duration, projectRef: project?.ref, bytesOut: bytesOut
@@ -49,12 +68,30 @@ struct ObservedResponder<Routes: HTTPResponder>: HTTPResponder where Routes.Cont
             context.logger.error("request failed", error: error, metadata: [
                 "method": .string(request.method.rawValue), "route": .string(context.endpointPath ?? "NotFound"),
             ])
+            span?.recordError(error)
             response = Response(status: .internalServerError)
         }
         status = response.status
         bytesOut = response.body.contentLength
         response.headers[.xRequestID] = requestID.value
         return response
+    }
+
+    /// Names the request's span by its method and route template — never its path, which holds
+    /// ids and would make a name per row — and gives it OpenTelemetry's HTTP server attributes and
+    /// the request's project and id. A 5xx marks it failed; a 4xx is the client's error, not the
+    /// node's, as the semantic conventions have it for servers.
+    static func describe(_ span: any Span, _ request: Request, route: String, status: HTTPResponse.Status, projectRef: String?, requestID: RequestID) {
+        span.operationName = request.method.rawValue + " " + route
+        guard span.isRecording else { return }
+        span.updateAttributes { attributes in
+            attributes["http.request.method"] = request.method.rawValue
+            attributes["http.route"] = route
+            attributes["http.response.status_code"] = status.code
+            attributes["cellbase.request_id"] = requestID.value
+            if let projectRef { attributes["cellbase.project"] = projectRef }
+        }
+        if status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
     }
 
     /// The fields of the request line: the route template rather than the path, whose query can

@@ -33,11 +33,8 @@ final class NodeMetrics: Sendable {
         ))
     }
 
-    func postgresQueryDuration(shard: String) -> DurationHistogram {
-        registry.makeDurationHistogram(descriptor: MetricNameDescriptor(
-            namespace: "cellbase", subsystem: "postgres", metricName: "query_duration", unitName: "seconds",
-            helpText: "Time a PostgreSQL shard holds a pooled connection for one request's queries, the wait for it included."
-        ), labels: [("shard", shard)], buckets: Self.latencyBuckets)
+    func postgresShard(_ shard: String, maxConnections: Int) -> PostgresShardMetrics {
+        PostgresShardMetrics(registry: registry, shard: shard, maxConnections: maxConnections)
     }
 
     /// The exposition text, after reading the figures that are looked up rather than counted.

@@ -3,7 +3,7 @@ import PostgresNIO
 
 extension PostgresShard: AuthDatabase {
     func authRows(ref: String, _ statement: SQLStatement) async throws -> [[String?]] {
-        try await withConnection { connection in try await Self.rows(of: statement, on: connection) }
+        try await withConnection(.read) { connection in try await Self.rows(of: statement, on: connection) }
     }
 
     func authTransaction(ref: String, _ first: SQLStatement, then next: @escaping @Sendable ([[String?]]) throws -> [SQLStatement]) async throws -> [[String?]] {

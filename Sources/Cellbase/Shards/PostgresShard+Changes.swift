@@ -16,7 +16,7 @@ extension PostgresShard: ChangeLog {
     }
 
     func changeLogHead(ref: String) async throws -> Int64 {
-        try await withConnection { connection in
+        try await withConnection(.read) { connection in
             guard try await hasLog(ref, on: connection) else { return 0 }
             let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT coalesce(max(seq), 0)::int8 FROM \(log(ref))"), logger: logger)
             for try await head in rows.decode(Int64.self) { return head }
@@ -25,7 +25,7 @@ extension PostgresShard: ChangeLog {
     }
 
     func changes(ref: String, after sequence: Int64, limit: Int) async throws -> [RowChange] {
-        try await withConnection { connection in
+        try await withConnection(.read) { connection in
             guard try await hasLog(ref, on: connection) else { return [] }
             var binds = PostgresBindings()
             binds.append(sequence)
@@ -44,7 +44,7 @@ extension PostgresShard: ChangeLog {
     }
 
     func changeLogRetention(ref: String) async throws -> ChangeLogRetention? {
-        try await withConnection { connection in
+        try await withConnection(.read) { connection in
             guard try await hasLog(ref, on: connection) else { return nil }
             let settings = namespace(for: ref).qualified(ChangeCaptureDDL.settingsTable)
             let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT max_rows, max_age_seconds FROM \(settings) WHERE id = 1"), logger: logger)
@@ -68,14 +68,15 @@ extension PostgresShard: ChangeLog {
         }
     }
 
-    /// LISTENs on one connection held for as long as the caller watches; the capture trigger
-    /// notifies with the project's schema name. When the connection fails it is opened again
-    /// after a pause: the readers' polling covers the gap.
+    /// LISTENs on one pooled connection, held for as long as the caller watches (and counted among
+    /// the shard's connections in use); the capture trigger notifies with the project's schema
+    /// name. When the connection fails it is opened again after a pause: the readers' polling
+    /// covers the gap.
     func watchCommits(_ onCommit: @escaping @Sendable (String) -> Void) async throws {
         let prefix = Self.schemaPrefix
         while true {
             do {
-                try await client.withConnection { connection in
+                try await metrics.withConnection(of: client) { connection in
                     try await connection.listen(on: ChangeCaptureDDL.notificationChannel) { notifications in
                         for try await notification in notifications where notification.payload.hasPrefix(prefix) {
                             let ref = String(notification.payload.dropFirst(prefix.count))

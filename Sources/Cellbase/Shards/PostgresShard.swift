@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import Prometheus
+import Tracing
 
 /// A PostgreSQL shard: one database, one connection pool shared by its projects, and each project
 /// one schema (`proj_<ref>`), the layout Citus's schema-based sharding distributes.
@@ -11,14 +12,20 @@ final class PostgresShard: Shard {
     let dialect = SQLDialect.postgres
     let client: PostgresClient
     let preparedStatements: PreparedStatements
-    /// How long each use of a pooled connection takes, waiting for the pool included.
-    private let queryDuration: DurationHistogram
+    /// How long each use of a pooled connection takes, and how the pool is used.
+    let metrics: PostgresShardMetrics
+    /// `nil` when the node does not trace.
+    private let spans: DatabaseSpans?
     let logger: Logger
 
-    init(name: String, client: PostgresClient, queryDuration: DurationHistogram, preparedStatementsPerConnection: Int = 256, logger: Logger) {
+    init(
+        name: String, client: PostgresClient, metrics: PostgresShardMetrics, tracer: (any Tracer)? = nil,
+        preparedStatementsPerConnection: Int = 256, logger: Logger
+    ) {
         self.name = name
         self.client = client
-        self.queryDuration = queryDuration
+        self.metrics = metrics
+        self.spans = tracer.map { DatabaseSpans(tracer: $0, system: .postgresql, shard: name) }
         self.preparedStatements = PreparedStatements(capacity: preparedStatementsPerConnection)
         self.logger = logger
     }
@@ -56,7 +63,7 @@ final class PostgresShard: Shard {
     }
 
     func appliedMigrations(ref: String) async throws -> [AppliedMigration] {
-        try await withConnection { connection in
+        try await withConnection(.read) { connection in
             try await readMigrations(ref, on: connection)
         }
     }
@@ -103,7 +110,7 @@ final class PostgresShard: Shard {
             }
         }
         // Reads run as prepared statements: the same read again is only bound and executed.
-        return try plan.respond(try await withConnection { connection in
+        return try plan.respond(try await withConnection(.read) { connection in
             try await run(plan) { statement in (try await preparedStatements.rows(of: statement, on: connection), nil) }
         })
     }
@@ -148,7 +155,7 @@ final class PostgresShard: Shard {
     /// BEGIN ... COMMIT on one pooled connection, rolled back when `body` throws. The original
     /// error is rethrown as is, so callers can map its SQLSTATE.
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await withConnection { connection in
+        try await withConnection(.write) { connection in
             try await connection.query("BEGIN", logger: logger)
             do {
                 let result = try await body(connection)
@@ -161,13 +168,15 @@ final class PostgresShard: Shard {
         }
     }
 
-    /// A pooled connection for `body`. Data API, migration and Auth queries all run through here, so
-    /// they are timed in one place — the wait for a free connection included, as that is how a
-    /// pool too small for its load shows.
-    func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let start = ContinuousClock.now
-        defer { queryDuration.record(ContinuousClock.now - start) }
-        return try await client.withConnection(body)
+    /// A pooled connection for `body`. Data API, migration, Auth and change log queries all run
+    /// through here, so they are timed, counted and traced in one place — the wait for a free
+    /// connection included, as that is how a pool too small for its load shows.
+    func withConnection<T: Sendable>(_ operation: DatabaseSpans.Operation, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await spans.withSpan(operation) {
+            let start = ContinuousClock.now
+            defer { metrics.queryDuration.record(ContinuousClock.now - start) }
+            return try await metrics.withConnection(of: client, body)
+        }
     }
 
     func checkReady() async throws {

@@ -12,20 +12,24 @@ final class SQLiteFile: Sendable {
     let path: String
     private let synchronous: String
     private let threadPool: NIOThreadPool
+    /// `nil` when the node does not trace.
+    private let spans: DatabaseSpans?
     private let writer: SQLiteHandle
     private let queue = Mutex(WriteQueue())
     /// Idle reader handles. A job checks one out; more are opened when all are busy.
     private let idleReaders = Mutex<[SQLiteHandle]>([])
     private static let maxIdleReaders = 4
 
-    private init(path: String, synchronous: String, threadPool: NIOThreadPool, writer: SQLiteHandle) {
+    private init(path: String, synchronous: String, threadPool: NIOThreadPool, spans: DatabaseSpans?, writer: SQLiteHandle) {
         self.path = path
         self.synchronous = synchronous
         self.threadPool = threadPool
+        self.spans = spans
         self.writer = writer
     }
 
-    static func open(path: String, synchronous: String, threadPool: NIOThreadPool) async throws -> SQLiteFile {
+    /// - Parameter spans: when given, each read and each write gets a span.
+    static func open(path: String, synchronous: String, threadPool: NIOThreadPool, spans: DatabaseSpans? = nil) async throws -> SQLiteFile {
         let level = ["off", "normal", "full", "extra"].contains(synchronous) ? synchronous : "normal"
         let writer = try await threadPool.runIfActive {
             let writer = try SQLiteHandle(path: path)
@@ -33,7 +37,7 @@ final class SQLiteFile: Sendable {
             try Self.configure(writer, synchronous: level)
             return writer
         }
-        return SQLiteFile(path: path, synchronous: level, threadPool: threadPool, writer: writer)
+        return SQLiteFile(path: path, synchronous: level, threadPool: threadPool, spans: spans, writer: writer)
     }
 
     private static func configure(_ handle: SQLiteHandle, synchronous: String) throws {
@@ -43,14 +47,16 @@ final class SQLiteFile: Sendable {
     /// Runs `body` on a reader handle, outside any explicit transaction: each statement sees a
     /// consistent snapshot of its own.
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteHandle) throws -> T) async throws -> T {
-        try await threadPool.runIfActive { [self] in
-            let reader = try idleReaders.withLock { $0.popLast() } ?? openReader()
-            defer {
-                idleReaders.withLock { readers in
-                    if readers.count < Self.maxIdleReaders { readers.append(reader) }
+        try await spans.withSpan(.read) {
+            try await threadPool.runIfActive { [self] in
+                let reader = try idleReaders.withLock { $0.popLast() } ?? openReader()
+                defer {
+                    idleReaders.withLock { readers in
+                        if readers.count < Self.maxIdleReaders { readers.append(reader) }
+                    }
                 }
+                return try body(reader)
             }
-            return try body(reader)
         }
     }
 
@@ -67,23 +73,26 @@ final class SQLiteFile: Sendable {
     /// the thread pool, running each waiting write in a savepoint of one shared transaction, so a
     /// burst of single-row inserts costs one commit instead of one each. A write that throws rolls
     /// back to its savepoint and fails alone; a failed commit fails the whole group. Nobody is
-    /// answered before the group's COMMIT returns.
+    /// answered before the group's COMMIT returns. A write's span covers its wait in the queue and
+    /// its group's commit.
     func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteHandle) throws -> T) async throws -> T {
-        let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
-            let startDraining = queue.withLock { queue -> Bool in
-                queue.pending.append(PendingWrite(body: { try body($0) }, continuation: continuation))
-                guard !queue.isDraining else { return false }
-                queue.isDraining = true
-                return true
-            }
-            if startDraining {
-                threadPool.submit { [self] state in
-                    guard case .active = state else { return failPending(ThreadPoolStopped()) }
-                    drain()
+        try await spans.withSpan(.write) {
+            let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+                let startDraining = queue.withLock { queue -> Bool in
+                    queue.pending.append(PendingWrite(body: { try body($0) }, continuation: continuation))
+                    guard !queue.isDraining else { return false }
+                    queue.isDraining = true
+                    return true
+                }
+                if startDraining {
+                    threadPool.submit { [self] state in
+                        guard case .active = state else { return failPending(ThreadPoolStopped()) }
+                        drain()
+                    }
                 }
             }
+            return result as! T
         }
-        return result as! T
     }
 
     private struct PendingWrite {

@@ -3,6 +3,7 @@ import FoundationEssentials
 import Logging
 import NIOPosix
 import Synchronization
+import Tracing
 
 /// The embedded shard: each project is one SQLite file under `<data>/projects/`.
 ///
@@ -15,6 +16,8 @@ final class SQLiteShard: Shard {
     private let capacity: Int
     private let synchronous: String
     private let threadPool: NIOThreadPool
+    /// `nil` when the node does not trace.
+    private let spans: DatabaseSpans?
     private let logger: Logger
     /// Told after every write through the Data API, so change readers wake at once.
     let commitObservers = CommitObservers()
@@ -32,12 +35,13 @@ final class SQLiteShard: Shard {
 
     private let state = Mutex(State())
 
-    init(directory: String, capacity: Int, synchronous: String, threadPool: NIOThreadPool, logger: Logger) throws {
+    init(directory: String, capacity: Int, synchronous: String, threadPool: NIOThreadPool, tracer: (any Tracer)? = nil, logger: Logger) throws {
         self.directory = directory
         self.capacity = max(1, capacity)
         self.synchronous = synchronous
         self.threadPool = threadPool
         self.logger = logger
+        self.spans = tracer.map { DatabaseSpans(tracer: $0, system: .sqlite, shard: "local") }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -61,9 +65,9 @@ final class SQLiteShard: Shard {
                 state.open[ref] = entry
                 return (entry.file, [])
             }
-            let (threadPool, synchronous) = (self.threadPool, self.synchronous)
+            let (threadPool, synchronous, spans) = (self.threadPool, self.synchronous, self.spans)
             let task = Task {
-                try await SQLiteFile.open(path: path, synchronous: synchronous, threadPool: threadPool)
+                try await SQLiteFile.open(path: path, synchronous: synchronous, threadPool: threadPool, spans: spans)
             }
             state.open[ref] = Entry(file: task, leases: 1, lastUsed: state.clock)
             var evicted: [Task<SQLiteFile, any Error>] = []

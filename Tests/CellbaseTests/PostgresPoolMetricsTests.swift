@@ -1,0 +1,88 @@
+import Prometheus
+import Testing
+
+@testable import Cellbase
+
+/// The pool figures a PostgreSQL shard counts around its uses of the pool, on a shard held to
+/// one connection.
+@Suite("PostgreSQL pool metrics")
+struct PostgresPoolMetricsTests {
+    struct Pool: Equatable {
+        var inUse: Double?
+        var waiters: Double?
+        var max: Double?
+    }
+
+    static func pool(_ registry: PrometheusCollectorRegistry) throws -> Pool {
+        let exposition = try Exposition(String(decoding: registry.emitToBuffer(), as: UTF8.self))
+        let shard = ["shard": "pg"]
+        return Pool(
+            inUse: exposition.value("cellbase_postgres_connections_in_use", shard),
+            waiters: exposition.value("cellbase_postgres_connection_waiters", shard),
+            max: exposition.value("cellbase_postgres_connections_max", shard)
+        )
+    }
+
+    /// Waits (a bounded number of times) for the pool to show `expected`, which another task brings about.
+    static func waitFor(_ expected: Pool, in registry: PrometheusCollectorRegistry) async throws -> Pool {
+        for _ in 0..<1000 {
+            let pool = try pool(registry)
+            if pool == expected { return pool }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return try pool(registry)
+    }
+
+    @Test func aHeldConnectionIsInUseAndTheNextCallerWaits() async throws {
+        let registry = PrometheusCollectorRegistry()
+        try await PostgresShardTests.withShard(capacity: 8, registry: registry) { shard, _, _ in
+            #expect(try Self.pool(registry) == Pool(inUse: 0, waiters: 0, max: 1))
+            let (entered, enter) = AsyncStream.makeStream(of: Void.self)
+            let (released, release) = AsyncStream.makeStream(of: Void.self)
+            try await withThrowingTaskGroup { group in
+                group.addTask {
+                    try await shard.withConnection(.read) { _ in
+                        enter.yield()
+                        for await _ in released {}
+                    }
+                }
+                _ = await entered.first { _ in true }
+                #expect(try Self.pool(registry) == Pool(inUse: 1, waiters: 0, max: 1))
+
+                // The pool's one connection is held: the next use waits for it.
+                group.addTask { try await shard.withConnection(.read) { _ in } }
+                #expect(try await Self.waitFor(Pool(inUse: 1, waiters: 1, max: 1), in: registry) == Pool(inUse: 1, waiters: 1, max: 1))
+
+                release.finish()
+                try await group.waitForAll()
+            }
+            #expect(try Self.pool(registry) == Pool(inUse: 0, waiters: 0, max: 1))
+        }
+    }
+
+    /// A use that fails before it gets a connection stops waiting all the same.
+    @Test func aCancelledWaiterStopsWaiting() async throws {
+        let registry = PrometheusCollectorRegistry()
+        try await PostgresShardTests.withShard(capacity: 8, registry: registry) { shard, _, _ in
+            let (entered, enter) = AsyncStream.makeStream(of: Void.self)
+            let (released, release) = AsyncStream.makeStream(of: Void.self)
+            try await withThrowingTaskGroup { group in
+                group.addTask {
+                    try await shard.withConnection(.read) { _ in
+                        enter.yield()
+                        for await _ in released {}
+                    }
+                }
+                _ = await entered.first { _ in true }
+                let waiter = Task { try await shard.withConnection(.read) { _ in } }
+                #expect(try await Self.waitFor(Pool(inUse: 1, waiters: 1, max: 1), in: registry) == Pool(inUse: 1, waiters: 1, max: 1))
+                waiter.cancel()
+                await #expect(throws: (any Error).self) { try await waiter.value }
+                #expect(try Self.pool(registry) == Pool(inUse: 1, waiters: 0, max: 1))
+                release.finish()
+                try await group.waitForAll()
+            }
+            #expect(try Self.pool(registry) == Pool(inUse: 0, waiters: 0, max: 1))
+        }
+    }
+}
