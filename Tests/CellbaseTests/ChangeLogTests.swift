@@ -227,7 +227,6 @@ struct ChangeLogTests {
     /// Two nodes on one PostgreSQL control plane and shard, the second never reading its log on
     /// its own: a write through the first reaches the second's subscriber by NOTIFY.
     @Test func aChangeWrittenThroughOneNodeReachesASubscriberOfAnother() async throws {
-        let url = try TestEnvironment.postgresURL()
         let first = TestNode(backend: .postgres)
         let second = TestNode(backend: .postgres)
         defer {
@@ -235,9 +234,7 @@ struct ChangeLogTests {
             second.removeData()
         }
         func configuration(_ node: TestNode) throws -> CellbaseConfiguration {
-            var configuration = try node.configuration()
-            configuration.controlURL = url
-            configuration.createDefaultProject = false
+            var configuration = try node.sharingControlPlane()
             configuration.changePollInterval = .seconds(3600)
             return configuration
         }

@@ -269,21 +269,14 @@ struct SharedControlPlaneTests {
     /// Two nodes on one PostgreSQL control plane and shard: a project created through the first
     /// is served by the second, which has never seen it.
     @Test func aProjectCreatedOnOneNodeIsServedByAnother() async throws {
-        let url = try TestEnvironment.postgresURL()
         let first = TestNode(backend: .postgres)
         let second = TestNode(backend: .postgres)
         defer {
             first.removeData()
             second.removeData()
         }
-        func configuration(_ node: TestNode) throws -> CellbaseConfiguration {
-            var configuration = try node.configuration()
-            configuration.controlURL = url
-            configuration.createDefaultProject = false
-            return configuration
-        }
-        let (firstApp, firstNode) = try await CellbaseBuilder.build(try configuration(first))
-        let (secondApp, secondNode) = try await CellbaseBuilder.build(try configuration(second))
+        let (firstApp, firstNode) = try await CellbaseBuilder.build(try first.sharingControlPlane())
+        let (secondApp, secondNode) = try await CellbaseBuilder.build(try second.sharingControlPlane())
         let name = "shared\(UInt32.random(in: 0...UInt32.max))"
         let project = try await firstApp.test(.router) { router in
             let client = TestClient(client: router, node: firstNode)

@@ -16,21 +16,14 @@ struct RealtimeNodesTests {
 
     /// Runs `test` with a client of each node, both serving on ephemeral ports.
     static func withTwoNodes(_ test: @Sendable (TestClient, TestClient) async throws -> Void) async throws {
-        let url = try TestEnvironment.postgresURL()
         let first = TestNode(backend: .postgres)
         let second = TestNode(backend: .postgres)
         defer {
             first.removeData()
             second.removeData()
         }
-        func configuration(_ node: TestNode) throws -> CellbaseConfiguration {
-            var configuration = try node.configuration()
-            configuration.controlURL = url
-            configuration.createDefaultProject = false
-            return configuration
-        }
-        let (firstApp, firstNode) = try await CellbaseBuilder.build(try configuration(first), logger: first.logger)
-        let (secondApp, secondNode) = try await CellbaseBuilder.build(try configuration(second), logger: second.logger)
+        let (firstApp, firstNode) = try await CellbaseBuilder.build(try first.sharingControlPlane(), logger: first.logger)
+        let (secondApp, secondNode) = try await CellbaseBuilder.build(try second.sharingControlPlane(), logger: second.logger)
         try await firstApp.test(.live) { firstClient in
             try await secondApp.test(.live) { secondClient in
                 try await test(TestClient(client: firstClient, node: firstNode), TestClient(client: secondClient, node: secondNode))

@@ -74,6 +74,15 @@ struct TestNode {
         }
     }
 
+    /// This node's configuration on the PostgreSQL control plane (and shard) that every test node
+    /// built this way shares, without a `default` project, for tests of several nodes.
+    func sharingControlPlane() throws -> CellbaseConfiguration {
+        var configuration = try configuration()
+        configuration.controlURL = try TestEnvironment.postgresURL()
+        configuration.createDefaultProject = false
+        return configuration
+    }
+
     func removeData() {
         try? FileManager.default.removeItem(atPath: dataDirectory)
     }
