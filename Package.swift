@@ -66,7 +66,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The load generator of `cellbase bench`: HTTP/1.1 straight on SwiftNIO, latency in HdrHistogram.
+        // The load generator of `cellbase bench`: HTTP/1.1 and realtime WebSockets straight on SwiftNIO, latency in HdrHistogram.
         // Apart from the node so that it stays lean and can be pointed at any node.
         .target(
             name: "CellbaseBench",
@@ -77,6 +77,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -42,7 +42,15 @@ public enum Bench {
             result = await LoadGenerator.run(plan, progress: progress) { connection in
                 RefreshChain(host: host, apiKey: target.apiKey, refreshToken: tokens[connection])
             }
-        case .realtimeFanout, .mqttPublish, .httpIngest:
+        case .realtimeFanout:
+            let fanout = try await RealtimeFanout.run(options.fanoutPlan(target))
+            return BenchReport(
+                scenario: options.scenario, url: target.url, connections: options.connections,
+                rate: options.idle ? nil : options.rate ?? BenchOptions.defaultFanoutRate, readRatio: nil,
+                warmupSeconds: options.idle ? 0 : options.warmup, durationSeconds: options.duration,
+                result: LoadResult(seconds: fanout.seconds), capacity: nil, fanout: fanout
+            )
+        case .mqttPublish, .httpIngest:
             throw BenchSetupError("\(options.scenario.rawValue) is not available yet")
         }
         return BenchReport(

@@ -16,7 +16,7 @@ public enum Scenario: String, CaseIterable, Sendable, ExpressibleByArgument {
         case .restWrite: "POST /rest/v1/bench_items, one row per request (return=minimal)"
         case .restMixed: "reads and writes of rest-read and rest-write interleaved at --read-ratio"
         case .authRefresh: "POST /auth/v1/token?grant_type=refresh_token, each connection rotating its own session's tokens"
-        case .realtimeFanout: "changes fanned out to realtime subscribers"
+        case .realtimeFanout: "broadcasts over realtime WebSockets, fanned out to --connections subscribers of one topic"
         case .mqttPublish: "MQTT QoS 1 publishes, stored"
         case .httpIngest: "HTTP batch ingest of telemetry points"
         }
@@ -25,8 +25,7 @@ public enum Scenario: String, CaseIterable, Sendable, ExpressibleByArgument {
     /// Why the scenario cannot run yet, for those whose capability the node does not have.
     public var unavailableReason: String? {
         switch self {
-        case .restRead, .restWrite, .restMixed, .authRefresh: nil
-        case .realtimeFanout: "the node has no realtime capability yet"
+        case .restRead, .restWrite, .restMixed, .authRefresh, .realtimeFanout: nil
         case .mqttPublish: "the node has no MQTT listener yet"
         case .httpIngest: "the node has no telemetry ingest yet"
         }
@@ -44,11 +43,11 @@ public struct BenchOptions: ParsableArguments {
     @Argument(help: ArgumentHelp("The load to make.", argumentType: Scenario.self))
     public var scenario: Scenario
 
-    @Option(help: "Connections kept open, each with one request at a time.")
+    @Option(help: "Connections kept open, each with one request at a time; for realtime-fanout, the subscriber sockets.")
     public var connections = 64
 
     @Option(help: ArgumentHelp(
-        "Requests per second over all connections (open loop).",
+        "Requests per second over all connections (open loop); for realtime-fanout, broadcasts per second (default 10).",
         discussion: "Requests are due at fixed intervals and their latency counts from when they were due, so a stalled node shows as latency. Without --rate each connection sends its next request when the previous one is answered (closed loop), as wrk does."
     ))
     public var rate: Double?
@@ -80,6 +79,25 @@ public struct BenchOptions: ParsableArguments {
     @Flag(name: .customLong("in-process"), help: "Start a node in this process, on a temporary data directory and an ephemeral port, and measure it.")
     public var inProcess = false
 
+    @Option(
+        name: .customLong("source-addresses"),
+        help: ArgumentHelp(
+            "realtime-fanout only: local IPv4 addresses the subscriber sockets bind to in turn, such as 127.0.0.1,127.0.0.2 or 127.0.0.1-127.0.0.8.",
+            discussion: "One local address reaches one node address from about 28,000 ephemeral ports; several loopback addresses open more sockets than that."
+        ),
+        transform: { text in
+            do {
+                return try SourceAddresses(parsing: text)
+            } catch {
+                throw ValidationError("--source-addresses: \(error)")
+            }
+        }
+    )
+    public var sourceAddresses: SourceAddresses?
+
+    @Flag(help: "realtime-fanout only: open and join the subscribers, hold them for --duration with heartbeats only, and report how many stayed joined.")
+    public var idle = false
+
     @Flag(help: "Print the report as JSON.")
     public var json = false
 
@@ -103,6 +121,12 @@ public struct BenchOptions: ParsableArguments {
         guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be a positive number of seconds") }
         guard warmup >= 0, warmup.isFinite else { throw ValidationError("--warmup must not be negative") }
         guard rows >= 1 else { throw ValidationError("--rows must be at least 1") }
+        if scenario != .realtimeFanout {
+            guard sourceAddresses == nil else { throw ValidationError("--source-addresses is for realtime-fanout") }
+            guard !idle else { throw ValidationError("--idle is for realtime-fanout") }
+        } else if capacity != nil {
+            throw ValidationError("--capacity plans from HTTP throughput; it does not apply to realtime-fanout")
+        }
         if let readRatio {
             guard scenario == .restMixed else { throw ValidationError("--read-ratio is for rest-mixed") }
             guard (0...1).contains(readRatio) else { throw ValidationError("--read-ratio is between 0 and 1") }
@@ -120,6 +144,22 @@ public struct BenchOptions: ParsableArguments {
             }
             guard apikey != nil else { throw ValidationError("--url needs the project's --apikey") }
         }
+    }
+
+    /// The topic realtime-fanout's sockets join.
+    public static let fanoutTopic = "cellbase-bench-fanout"
+
+    /// realtime-fanout's broadcasts per second unless `--rate` says otherwise.
+    public static let defaultFanoutRate = 10.0
+
+    /// The plan of a realtime-fanout run against `target`.
+    public func fanoutPlan(_ target: BenchTarget) -> FanoutPlan {
+        FanoutPlan(
+            url: target.url, apiKey: target.apiKey, topic: Self.fanoutTopic, subscribers: connections,
+            rate: rate ?? Self.defaultFanoutRate,
+            warmup: .milliseconds(Int64((warmup * 1000).rounded())), duration: .milliseconds(Int64((duration * 1000).rounded())),
+            idle: idle, sourceAddresses: sourceAddresses
+        )
     }
 
     /// The plan of the load itself, once the target's address is known.

@@ -11,10 +11,13 @@ public struct BenchReport: Sendable {
     public var durationSeconds: Double
     public var result: LoadResult
     public var capacity: CapacityPlan?
+    /// What realtime-fanout measured; `result` is then empty.
+    public var fanout: FanoutResult?
 
     public init(
         scenario: Scenario, url: NodeURL, connections: Int, rate: Double?, readRatio: Double?,
-        warmupSeconds: Double, durationSeconds: Double, result: LoadResult, capacity: CapacityPlan?
+        warmupSeconds: Double, durationSeconds: Double, result: LoadResult, capacity: CapacityPlan?,
+        fanout: FanoutResult? = nil
     ) {
         self.scenario = scenario
         self.url = url
@@ -25,12 +28,17 @@ public struct BenchReport: Sendable {
         self.durationSeconds = durationSeconds
         self.result = result
         self.capacity = capacity
+        self.fanout = fanout
     }
 
     public var table: String {
-        let latency = result.summary
         var lines: [String] = []
         func row(_ name: String, _ value: String) { lines.append(name.padding(to: 14) + value) }
+        if let fanout {
+            fanoutRows(fanout, row: row)
+            return lines.map { $0.trailingSpacesTrimmed }.joined(separator: "\n") + "\n"
+        }
+        let latency = result.summary
         row("scenario", scenario.rawValue + (readRatio.map { ", \(Self.fixed($0 * 100, 0)) % reads" } ?? ""))
         row("target", "\(url), \(connections) connection\(connections == 1 ? "" : "s")")
         row("pacing", rate.map { "open loop, \(Self.grouped($0)) req/s scheduled" } ?? "closed loop")
@@ -45,6 +53,26 @@ public struct BenchReport: Sendable {
             row("capacity", capacityLine(capacity))
         }
         return lines.map { $0.trailingSpacesTrimmed }.joined(separator: "\n") + "\n"
+    }
+
+    private func fanoutRows(_ fanout: FanoutResult, row: (String, String) -> Void) {
+        row("scenario", scenario.rawValue + (fanout.idle ? ", idle" : ""))
+        row("target", "\(url), \(Self.grouped(Double(fanout.subscribers))) subscriber\(fanout.subscribers == 1 ? "" : "s")")
+        row("joined", "\(Self.grouped(Double(fanout.joined))), refused \(Self.grouped(Double(fanout.refused))), failed \(Self.grouped(Double(fanout.failed)))")
+        if fanout.idle {
+            row("held", "\(Self.fixed(durationSeconds, 1)) s, heartbeats only")
+            row("still joined", Self.grouped(Double(fanout.stillJoined)))
+            return
+        }
+        row("pacing", rate.map { "open loop, \(Self.grouped($0)) broadcasts/s" } ?? "")
+        row("measured", "\(Self.fixed(durationSeconds, 1)) s after \(Self.fixed(warmupSeconds, 1)) s of warm-up")
+        row("messages", "\(Self.grouped(Double(fanout.messages))) sent, \(Self.grouped(Double(fanout.deliveries))) deliveries, \(Self.grouped(Double(fanout.missingDeliveries))) missing")
+        row("throughput", "\(Self.grouped(fanout.deliveriesPerSecond)) deliveries/s")
+        row("still joined", Self.grouped(Double(fanout.stillJoined)))
+        let latency = fanout.summary
+        let quantiles = [("p50", latency.p50), ("p90", latency.p90), ("p99", latency.p99), ("p99.9", latency.p999), ("max", latency.max)]
+        row("latency", quantiles.map { $0.0.padding(to: 12) }.joined())
+        row("", quantiles.map { (Self.fixed($0.1, 2) + " ms").padding(to: 12) }.joined())
     }
 
     var errorSummary: String {
@@ -62,14 +90,23 @@ public struct BenchReport: Sendable {
     }
 
     public func json() throws -> String {
-        let latency = result.summary
+        let latency = fanout?.summary ?? result.summary
+        let http = fanout == nil
         let form = JSONForm(
             scenario: scenario.rawValue, url: url.description, connections: connections, rate: rate, read_ratio: readRatio,
             warmup_seconds: warmupSeconds, duration_seconds: durationSeconds,
-            requests: result.answered, successes: result.succeeded,
-            throughput: Self.rounded(result.throughput, 1), success_throughput: Self.rounded(result.successThroughput, 1),
-            errors: Dictionary(uniqueKeysWithValues: result.failures.map { ($0.key.description, $0.value) }),
-            latency_ms: .init(p50: latency.p50, p90: latency.p90, p99: latency.p99, p99_9: latency.p999, max: latency.max),
+            requests: http ? result.answered : nil, successes: http ? result.succeeded : nil,
+            throughput: http ? Self.rounded(result.throughput, 1) : nil,
+            success_throughput: http ? Self.rounded(result.successThroughput, 1) : nil,
+            errors: http ? Dictionary(uniqueKeysWithValues: result.failures.map { ($0.key.description, $0.value) }) : nil,
+            latency_ms: fanout?.idle == true ? nil : .init(p50: latency.p50, p90: latency.p90, p99: latency.p99, p99_9: latency.p999, max: latency.max),
+            realtime: fanout.map { fanout in
+                .init(
+                    idle: fanout.idle, subscribers: fanout.subscribers, joined: fanout.joined, refused: fanout.refused, failed: fanout.failed,
+                    still_joined: fanout.stillJoined, messages: fanout.messages, deliveries: fanout.deliveries,
+                    missing_deliveries: fanout.missingDeliveries, deliveries_per_second: Self.rounded(fanout.deliveriesPerSecond, 1)
+                )
+            },
             capacity: capacity.map { plan in
                 .init(peak: plan.peak, growth: plan.growth, safety: plan.safety, required: plan.requiredThroughput,
                       nodes: plan.nodes(measuredThroughput: result.successThroughput))
@@ -85,6 +122,13 @@ public struct BenchReport: Sendable {
             var p50, p90, p99, p99_9, max: Double
         }
 
+        struct Realtime: Encodable {
+            var idle: Bool
+            var subscribers, joined, refused, failed, still_joined: Int
+            var messages, deliveries, missing_deliveries: Int
+            var deliveries_per_second: Double
+        }
+
         struct Capacity: Encodable {
             var peak, growth, safety, required: Double
             var nodes: Int?
@@ -97,12 +141,13 @@ public struct BenchReport: Sendable {
         var read_ratio: Double?
         var warmup_seconds: Double
         var duration_seconds: Double
-        var requests: Int
-        var successes: Int
-        var throughput: Double
-        var success_throughput: Double
-        var errors: [String: Int]
-        var latency_ms: Latency
+        var requests: Int?
+        var successes: Int?
+        var throughput: Double?
+        var success_throughput: Double?
+        var errors: [String: Int]?
+        var latency_ms: Latency?
+        var realtime: Realtime?
         var capacity: Capacity?
     }
 

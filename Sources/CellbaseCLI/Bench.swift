@@ -48,7 +48,15 @@ struct BenchCommand: AsyncParsableCommand {
         var logger = Logger(label: "cellbase") { _ in LogLineHandler(format: .automatic(isTerminal: LogFormat.standardErrorIsTerminal)) }
         logger.logLevel = .warning
         let (started, ready) = AsyncStream.makeStream(of: BenchTarget.self)
-        let (app, _) = try await CellbaseBuilder.build(CellbaseConfiguration(dataDirectory: dataDirectory, port: 0), logger: logger) { node, port in
+        var configuration = CellbaseConfiguration(dataDirectory: dataDirectory, port: 0)
+        if options.scenario == .realtimeFanout {
+            // The run is the only client: the per-project realtime quotas would refuse the load it was asked for.
+            configuration.realtime.maxConnections = max(configuration.realtime.maxConnections, options.connections + 1)
+            configuration.realtime.maxJoinsPerSecond = max(configuration.realtime.maxJoinsPerSecond, options.connections + 1)
+            let rate = Int((options.rate ?? BenchOptions.defaultFanoutRate).rounded(.up))
+            configuration.realtime.maxEventsPerSecond = max(configuration.realtime.maxEventsPerSecond, 2 * rate)
+        }
+        let (app, _) = try await CellbaseBuilder.build(configuration, logger: logger) { node, port in
             if let project = node.defaultProject, let url = try? NodeURL(parsing: "http://127.0.0.1:\(port)") {
                 ready.yield(BenchTarget(url: url, apiKey: project.anonKey, serviceKey: project.serviceRoleKey, adminToken: node.adminToken))
             }

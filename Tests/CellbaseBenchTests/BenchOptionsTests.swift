@@ -29,7 +29,10 @@ struct BenchOptionsTests {
     }
 
     @Test(arguments: [
-        (["realtime-fanout"], "realtime-fanout is not available yet"),
+        (["rest-read", "--in-process", "--idle"], "--idle is for realtime-fanout"),
+        (["rest-read", "--in-process", "--source-addresses", "127.0.0.1"], "--source-addresses is for realtime-fanout"),
+        (["realtime-fanout", "--in-process", "--source-addresses", "127.0.0.9-127.0.0.1"], "ends before it starts"),
+        (["realtime-fanout", "--in-process", "--capacity", "peak=10"], "does not apply to realtime-fanout"),
         (["mqtt-publish", "--in-process"], "mqtt-publish is not available yet"),
         (["http-ingest", "--in-process"], "http-ingest is not available yet"),
         (["rest-read"], "Pass --url of a running node"),
@@ -55,6 +58,19 @@ struct BenchOptionsTests {
             let message = BenchOptions.fullMessage(for: error)
             #expect(message.contains(reason), "\(message)")
         }
+    }
+
+    @Test func realtimeFanoutReadsItsOptions() throws {
+        let options = try BenchOptions.parse([
+            "realtime-fanout", "--connections", "3", "--idle", "--source-addresses", "127.0.0.1-127.0.0.2", "--duration", "4",
+        ] + Self.node)
+        let target = BenchTarget(url: try NodeURL(parsing: "http://127.0.0.1:54321"), apiKey: "anon.key.here")
+        let plan = options.fanoutPlan(target)
+        #expect(plan.subscribers == 3 && plan.idle && plan.duration == .seconds(4) && plan.apiKey == "anon.key.here")
+        #expect(plan.sourceAddresses?.addresses == ["127.0.0.1", "127.0.0.2"])
+        #expect(plan.rate == BenchOptions.defaultFanoutRate)
+        let paced = try BenchOptions.parse(["realtime-fanout", "--rate", "250"] + Self.node)
+        #expect(paced.fanoutPlan(target).rate == 250 && !paced.fanoutPlan(target).idle && paced.fanoutPlan(target).sourceAddresses == nil)
     }
 
     @Test func helpListsEveryScenarioAndWhichAreNotAvailable() {

@@ -51,4 +51,49 @@ struct BenchReportTests {
         #expect(form.capacity?.required == 10 && form.capacity?.nodes == nil)
         #expect(report.table.contains("no 2xx answers were measured"))
     }
+
+    static func fanoutReport(idle: Bool) throws -> BenchReport {
+        var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        for microseconds in UInt64(1)...1000 { latency.record(microseconds) }
+        let fanout = FanoutResult(
+            idle: idle, subscribers: 1000, joined: 998, refused: 2, failed: 0, stillJoined: 997,
+            messages: idle ? 0 : 100, deliveries: idle ? 0 : 99_790, latency: latency, seconds: 10
+        )
+        return BenchReport(
+            scenario: .realtimeFanout, url: try NodeURL(parsing: "http://127.0.0.1:54321"), connections: 1000, rate: idle ? nil : 10,
+            readRatio: nil, warmupSeconds: 2, durationSeconds: 10, result: LoadResult(seconds: 10), capacity: nil, fanout: fanout
+        )
+    }
+
+    @Test func aFanoutReportCountsDeliveriesAndWhatIsMissing() throws {
+        let table = try Self.fanoutReport(idle: false).table
+        #expect(table.contains("joined        998, refused 2, failed 0"))
+        #expect(table.contains("messages      100 sent, 99,790 deliveries, 10 missing"))
+        #expect(table.contains("throughput    9,979 deliveries/s"))
+        #expect(table.contains("0.50 ms     0.90 ms     0.99 ms     1.00 ms     1.00 ms"))
+        #expect(!table.contains("req/s"))
+
+        struct Form: Decodable {
+            struct Latency: Decodable { var p50, p99, max: Double }
+            struct Realtime: Decodable {
+                var idle: Bool
+                var subscribers, joined, refused, failed, still_joined, messages, deliveries, missing_deliveries: Int
+                var deliveries_per_second: Double
+            }
+            var scenario: String
+            var requests: Int?
+            var latency_ms: Latency?
+            var realtime: Realtime
+        }
+        let form = try JSONDecoder().decode(Form.self, from: Data(try Self.fanoutReport(idle: false).json().utf8))
+        #expect(form.scenario == "realtime-fanout" && form.requests == nil && form.latency_ms?.p50 == 0.5 && form.latency_ms?.max == 1)
+        #expect(form.realtime.joined == 998 && form.realtime.messages == 100 && form.realtime.deliveries == 99_790)
+        #expect(form.realtime.missing_deliveries == 10 && form.realtime.deliveries_per_second == 9979 && form.realtime.still_joined == 997)
+        #expect(!form.realtime.idle)
+
+        let idle = try JSONDecoder().decode(Form.self, from: Data(try Self.fanoutReport(idle: true).json().utf8))
+        #expect(idle.realtime.idle && idle.realtime.still_joined == 997 && idle.latency_ms == nil)
+        let idleTable = try Self.fanoutReport(idle: true).table
+        #expect(idleTable.contains("still joined  997") && idleTable.contains("held          10.0 s, heartbeats only"))
+    }
 }

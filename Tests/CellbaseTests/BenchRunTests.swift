@@ -31,4 +31,37 @@ struct BenchRunTests {
         // Every answer's latency was recorded (at least a microsecond each).
         #expect(report.result.summary.p50 > 0 && report.result.summary.max >= report.result.summary.p50)
     }
+
+    /// Every broadcast reaches every subscriber, and the idle run keeps its sockets joined.
+    @Test(arguments: [false, true])
+    func realtimeFanoutDeliversEveryMessageToEverySubscriber(idle: Bool) async throws {
+        let testNode = TestNode(backend: .sqlite)
+        defer { testNode.removeData() }
+        var configuration = try testNode.configuration()
+        configuration.realtime.maxEventsPerSecond = 10_000
+        configuration.realtime.maxJoinsPerSecond = 10_000
+        let (app, node) = try await CellbaseBuilder.build(configuration, logger: testNode.logger)
+        let subscribers = 12
+        let report = try await app.test(.live) { client in
+            let project = try #require(node.defaultProject)
+            let url = try NodeURL(parsing: "http://127.0.0.1:\(try #require(client.port))")
+            let target = BenchTarget(url: url, apiKey: project.anonKey)
+            let options = try BenchOptions.parse([
+                "realtime-fanout", "--in-process", "--connections", String(subscribers), "--rate", "50",
+                "--duration", "1", "--warmup", "0.2", "--source-addresses", "127.0.0.1-127.0.0.3",
+            ] + (idle ? ["--idle"] : []))
+            return try await Bench.run(options, target: target)
+        }
+        let fanout = try #require(report.fanout)
+        #expect(fanout.joined == subscribers && fanout.refused == 0 && fanout.failed == 0)
+        #expect(fanout.stillJoined == subscribers)
+        if idle {
+            #expect(fanout.messages == 0 && fanout.deliveries == 0)
+        } else {
+            #expect(fanout.messages > 0)
+            #expect(fanout.deliveries == fanout.messages * subscribers)
+            #expect(fanout.missingDeliveries == 0)
+            #expect(fanout.summary.p50 > 0 && fanout.summary.max >= fanout.summary.p50)
+        }
+    }
 }
