@@ -33,29 +33,38 @@ struct PostgresPoolMetricsTests {
         return try pool(registry)
     }
 
+    /// Runs `body` while another task holds the shard's one pooled connection.
+    static func whileHeld<T: Sendable>(_ shard: PostgresShard, _ body: () async throws -> T) async throws -> T {
+        let (entered, enter) = AsyncStream.makeStream(of: Void.self)
+        let (released, release) = AsyncStream.makeStream(of: Void.self)
+        return try await withThrowingTaskGroup { group in
+            group.addTask {
+                try await shard.withConnection(.read) { _ in
+                    enter.yield()
+                    for await _ in released {}
+                }
+            }
+            _ = await entered.first { _ in true }
+            let result = try await body()
+            release.finish()
+            try await group.waitForAll()
+            return result
+        }
+    }
+
     @Test func aHeldConnectionIsInUseAndTheNextCallerWaits() async throws {
         let registry = PrometheusCollectorRegistry()
         try await PostgresShardTests.withShard(capacity: 8, registry: registry) { shard, _, _ in
             #expect(try Self.pool(registry) == Pool(inUse: 0, waiters: 0, max: 1))
-            let (entered, enter) = AsyncStream.makeStream(of: Void.self)
-            let (released, release) = AsyncStream.makeStream(of: Void.self)
-            try await withThrowingTaskGroup { group in
-                group.addTask {
-                    try await shard.withConnection(.read) { _ in
-                        enter.yield()
-                        for await _ in released {}
-                    }
-                }
-                _ = await entered.first { _ in true }
+            let waiter = try await Self.whileHeld(shard) { () async throws -> Task<Void, any Error> in
                 #expect(try Self.pool(registry) == Pool(inUse: 1, waiters: 0, max: 1))
-
                 // The pool's one connection is held: the next use waits for it.
-                group.addTask { try await shard.withConnection(.read) { _ in } }
+                let waiter = Task { try await shard.withConnection(.read) { _ in } }
                 #expect(try await Self.waitFor(Pool(inUse: 1, waiters: 1, max: 1), in: registry) == Pool(inUse: 1, waiters: 1, max: 1))
-
-                release.finish()
-                try await group.waitForAll()
+                return waiter
             }
+            // Served once the connection is free again.
+            try await waiter.value
             #expect(try Self.pool(registry) == Pool(inUse: 0, waiters: 0, max: 1))
         }
     }
@@ -64,23 +73,12 @@ struct PostgresPoolMetricsTests {
     @Test func aCancelledWaiterStopsWaiting() async throws {
         let registry = PrometheusCollectorRegistry()
         try await PostgresShardTests.withShard(capacity: 8, registry: registry) { shard, _, _ in
-            let (entered, enter) = AsyncStream.makeStream(of: Void.self)
-            let (released, release) = AsyncStream.makeStream(of: Void.self)
-            try await withThrowingTaskGroup { group in
-                group.addTask {
-                    try await shard.withConnection(.read) { _ in
-                        enter.yield()
-                        for await _ in released {}
-                    }
-                }
-                _ = await entered.first { _ in true }
+            try await Self.whileHeld(shard) { () async throws -> Void in
                 let waiter = Task { try await shard.withConnection(.read) { _ in } }
                 #expect(try await Self.waitFor(Pool(inUse: 1, waiters: 1, max: 1), in: registry) == Pool(inUse: 1, waiters: 1, max: 1))
                 waiter.cancel()
                 await #expect(throws: (any Error).self) { try await waiter.value }
                 #expect(try Self.pool(registry) == Pool(inUse: 1, waiters: 0, max: 1))
-                release.finish()
-                try await group.waitForAll()
             }
             #expect(try Self.pool(registry) == Pool(inUse: 0, waiters: 0, max: 1))
         }
