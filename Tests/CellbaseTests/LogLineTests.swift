@@ -9,8 +9,8 @@ import Testing
 struct LogLineTests {
     /// Every day from 1970 to 2400 against a walk through the calendar one day at a time.
     @Test func civilDatesMatchTheCalendar() {
-        var (year, month, day): (Int64, Int64, Int64) = (1970, 1, 1)
-        func daysIn(_ month: Int64, of year: Int64) -> Int64 {
+        var (year, month, day) = (1970, 1, 1)
+        func daysIn(_ month: Int, of year: Int) -> Int {
             switch month {
             case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
             case 4, 6, 9, 11: 30
@@ -18,8 +18,8 @@ struct LogLineTests {
             }
         }
         var mismatches = 0
-        for daysSinceEpoch in Int64(0)..<157_000 {
-            let computed = LogTimestamp.civilDate(daysSinceEpoch: daysSinceEpoch)
+        for daysSinceEpoch in 0..<157_000 {
+            let computed = Canonical.civilFromDays(daysSinceEpoch)
             if computed != (year, month, day) { mismatches += 1 }
             day += 1
             if day > daysIn(month, of: year) { day = 1; month += 1 }

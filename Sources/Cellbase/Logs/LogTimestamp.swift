@@ -1,3 +1,4 @@
+import CellbaseSQL
 import FoundationEssentials
 
 /// A wall-clock instant in UTC, rendered as `2026-11-24T02:59:07.042Z`.
@@ -25,12 +26,12 @@ public struct LogTimestamp: Sendable, Equatable {
     public func append(to output: inout String, separator: Character = "T") {
         let days = secondsSinceEpoch >= 0 ? secondsSinceEpoch / 86_400 : (secondsSinceEpoch - 86_399) / 86_400
         let secondOfDay = secondsSinceEpoch - days * 86_400
-        let (year, month, day) = Self.civilDate(daysSinceEpoch: days)
-        Self.appendDigits(year, width: 4, to: &output)
+        let (year, month, day) = Canonical.civilFromDays(Int(days))
+        Self.appendDigits(Int64(year), width: 4, to: &output)
         output.append("-")
-        Self.appendDigits(month, width: 2, to: &output)
+        Self.appendDigits(Int64(month), width: 2, to: &output)
         output.append("-")
-        Self.appendDigits(day, width: 2, to: &output)
+        Self.appendDigits(Int64(day), width: 2, to: &output)
         output.append(separator)
         Self.appendDigits(secondOfDay / 3600, width: 2, to: &output)
         output.append(":")
@@ -40,20 +41,6 @@ public struct LogTimestamp: Sendable, Equatable {
         output.append(".")
         Self.appendDigits(Int64(nanoseconds / 1_000_000), width: 3, to: &output)
         output.append("Z")
-    }
-
-    /// The proleptic Gregorian date of a day counted from 1970-01-01 (days in 400-year eras,
-    /// with March as the first month so that the leap day ends a year).
-    static func civilDate(daysSinceEpoch: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let shifted = daysSinceEpoch + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthFromMarch = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
-        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     /// `value` (not negative) in decimal, zero-padded to `width` digits.

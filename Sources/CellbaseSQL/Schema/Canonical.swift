@@ -71,8 +71,9 @@ public enum Canonical {
         return era * 146_097 + dayOfEra - 719_468
     }
 
-    /// The inverse of `daysFromCivil`.
-    static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
+    /// The inverse of `daysFromCivil`: the proleptic Gregorian date of a day counted from
+    /// 1970-01-01.
+    public static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097
