@@ -32,11 +32,7 @@ run_bench() {
 }
 
 run_all() {
-    apt_install curl ca-certificates wrk
-    mkdir -p "$RAW_DIR"
-    : >"$COMMANDS_FILE"
-    machine_line >"$MACHINE_FILE"
-    build_release
+    begin_run wrk
     # Request lines at info would be written for every request; the figure compares load generators.
     start_cellbase NODE "$CELLBASE_TMP/data" --log-level notice
     local status

@@ -80,13 +80,27 @@ machine_line() {
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(uname -sr)"
 }
 
-# What a run measured against PostgreSQL starts with: its tools, a fresh record, the release
-# binary and PostgreSQL on loopback.
-begin_run_with_postgres() {
-    apt_install curl ca-certificates wrk postgresql postgresql-contrib
+# What every run starts with: its tools (curl and PACKAGES), a fresh record, the machine it ran on
+# and the release binary.
+begin_run() {
+    apt_install curl ca-certificates "$@"
     mkdir -p "$RAW_DIR"
     : >"$COMMANDS_FILE"
     machine_line >"$MACHINE_FILE"
     build_release
+}
+
+# What a run measured against PostgreSQL starts with: begin_run, and PostgreSQL on loopback.
+begin_run_with_postgres() {
+    begin_run wrk postgresql postgresql-contrib
     start_postgres
+}
+
+# scrape_metrics URL SECONDS: GET /metrics once a second for SECONDS, failing on any non-200.
+scrape_metrics() {
+    local end=$((SECONDS + $2))
+    while [ $SECONDS -lt "$end" ]; do
+        curl -fsS -o /dev/null "$1/metrics"
+        sleep 1
+    done
 }

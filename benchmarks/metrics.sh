@@ -13,21 +13,8 @@ trap stop_services EXIT
 ROWS=1000
 ROUNDS=2
 
-# scrape URL SECONDS: GET /metrics once a second for SECONDS, failing on any non-200.
-scrape() {
-    local end=$((SECONDS + $2))
-    while [ $SECONDS -lt "$end" ]; do
-        curl -fsS -o /dev/null "$1/metrics"
-        sleep 1
-    done
-}
-
 run_all() {
-    apt_install curl ca-certificates wrk
-    mkdir -p "$RAW_DIR"
-    : >"$COMMANDS_FILE"
-    machine_line >"$MACHINE_FILE"
-    build_release
+    begin_run wrk
     start_cellbase ON "$CELLBASE_TMP/data-on" --metrics open
     start_cellbase OFF "$CELLBASE_TMP/data-off" --metrics off
     local url data name ref anon service
@@ -40,7 +27,7 @@ run_all() {
         printf '%s\n' "$anon" >"$CELLBASE_TMP/anon-$name"
     done
     for round in $(seq 1 "$ROUNDS"); do
-        scrape "$CELLBASE_URL_ON" "$WRK_SECONDS" &
+        scrape_metrics "$CELLBASE_URL_ON" "$WRK_SECONDS" &
         local scraper=$!
         run_wrk "on-$round" "$CELLBASE_URL_ON/rest/v1/items" read.lua "$(cat "$CELLBASE_TMP/anon-ON")" "$ROWS"
         wait "$scraper"

@@ -20,21 +20,8 @@ BSP_DELAY=100
 BSP_QUEUE=65536
 BSP_BATCH=4096
 
-# scrape URL SECONDS: GET /metrics once a second for SECONDS, failing on any non-200.
-scrape() {
-    local end=$((SECONDS + $2))
-    while [ $SECONDS -lt "$end" ]; do
-        curl -fsS -o /dev/null "$1/metrics"
-        sleep 1
-    done
-}
-
 run_all() {
-    apt_install curl ca-certificates wrk
-    mkdir -p "$RAW_DIR"
-    : >"$COMMANDS_FILE"
-    machine_line >"$MACHINE_FILE"
-    build_release
+    begin_run wrk
 
     log "OTLP receiver"
     python3 "$BENCH_DIR/otlp_sink.py" "$CELLBASE_TMP/sink-port" "$CELLBASE_TMP/sink-counts" &
@@ -58,7 +45,7 @@ run_all() {
         printf '%s\n' "$anon" >"$CELLBASE_TMP/anon-$name"
     done
     for round in $(seq 1 "$ROUNDS"); do
-        scrape "$CELLBASE_URL_ON" "$WRK_SECONDS" &
+        scrape_metrics "$CELLBASE_URL_ON" "$WRK_SECONDS" &
         local scraper=$!
         run_wrk "obs-on-$round" "$CELLBASE_URL_ON/rest/v1/items" read.lua "$(cat "$CELLBASE_TMP/anon-ON")" "$ROWS"
         wait "$scraper"

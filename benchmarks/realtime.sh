@@ -65,10 +65,7 @@ start_mosquitto() {
 }
 
 run_all() {
-    apt_install curl ca-certificates mosquitto
-    mkdir -p "$RAW_DIR"
-    : >"$COMMANDS_FILE"
-    machine_line >"$MACHINE_FILE"
+    begin_run mosquitto
     # Every socket is a file descriptor, in the node and in the client: take the hard limit, and
     # open no more idle sockets than it leaves room for.
     ulimit -n "$(ulimit -Hn)"
@@ -88,7 +85,6 @@ run_all() {
         echo "FD_LIMIT=$fd_limit"
         echo "IDLE_OPENED=$idle"
     } >"$RUN_FILE"
-    build_release
     # The quotas are per project and modelled on a free plan; this run is the node's only client.
     start_cellbase NODE "$CELLBASE_TMP/data" --log-level notice \
         --realtime-max-connections 1000000 --realtime-max-joins-per-second 1000000 \
