@@ -50,13 +50,50 @@ public enum Bench {
                 warmupSeconds: options.idle ? 0 : options.warmup, durationSeconds: options.duration,
                 result: LoadResult(seconds: fanout.seconds), capacity: nil, fanout: fanout
             )
-        case .mqttPublish, .httpIngest:
+        case .mqttPublish:
+            let address = BrokerAddress(host: target.url.host, port: options.mqttPort ?? BenchOptions.defaultMQTTPort)
+            let devices = try await setup.prepareDevices(options.connections)
+            let ref = try setup.projectRef()
+            let clients = devices.map { device in
+                MQTTClientIdentity(clientID: device.id, username: "\(ref):\(device.id)", password: device.token, topic: "devices/\(device.id)/telemetry")
+            }
+            return try await publish(options, to: address, clients: clients, relay: nil, url: target.url, progress: progress)
+        case .httpIngest:
             throw BenchSetupError("\(options.scenario.rawValue) is not available yet")
         }
         return BenchReport(
             scenario: options.scenario, url: target.url, connections: options.connections, rate: options.rate,
             readRatio: readRatio, warmupSeconds: options.warmup, durationSeconds: options.duration,
             result: result, capacity: options.capacity
+        )
+    }
+
+    /// mqtt-publish against a plain broker: anonymous clients, and a subscriber that must receive
+    /// every publish, as the broker's side of the same load.
+    public static func runAgainstBroker(_ options: BenchOptions, broker: BrokerAddress, progress: (@Sendable (ProgressSample) -> Void)? = nil) async throws -> BenchReport {
+        let clients = (0..<options.connections).map { index in
+            MQTTClientIdentity(clientID: "cellbase-bench-\(index)", topic: "devices/bench-\(index)/telemetry")
+        }
+        let relay = MQTTClientIdentity(clientID: "cellbase-bench-relay", topic: "devices/+/telemetry")
+        return try await publish(options, to: broker, clients: clients, relay: relay, url: nil, progress: progress)
+    }
+
+    /// The telemetry every mqtt-publish message carries: two points.
+    static let telemetryPayload = ByteBuffer(string: #"{"temp":21.5,"rpm":1200}"#)
+
+    private static func publish(
+        _ options: BenchOptions, to address: BrokerAddress, clients: [MQTTClientIdentity], relay: MQTTClientIdentity?, url: NodeURL?,
+        progress: (@Sendable (ProgressSample) -> Void)?
+    ) async throws -> BenchReport {
+        let plan = MQTTPublishPlan(
+            load: options.plan(host: address.host, port: address.port), clients: clients, version: options.mqttVersion,
+            payload: telemetryPayload, relay: relay
+        )
+        let run = try await MQTTPublishLoad.run(plan, progress: progress)
+        return BenchReport(
+            scenario: options.scenario, url: url, connections: options.connections, rate: options.rate, readRatio: nil,
+            warmupSeconds: options.warmup, durationSeconds: options.duration, result: run.load, capacity: options.capacity,
+            mqtt: MQTTRunSummary(address: address, version: options.mqttVersion, acknowledged: run.acknowledged, relayed: run.relayed)
         )
     }
 

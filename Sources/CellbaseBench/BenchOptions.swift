@@ -17,7 +17,7 @@ public enum Scenario: String, CaseIterable, Sendable, ExpressibleByArgument {
         case .restMixed: "reads and writes of rest-read and rest-write interleaved at --read-ratio"
         case .authRefresh: "POST /auth/v1/token?grant_type=refresh_token, each connection rotating its own session's tokens"
         case .realtimeFanout: "broadcasts over realtime WebSockets, fanned out to --connections subscribers of one topic"
-        case .mqttPublish: "MQTT QoS 1 publishes, stored"
+        case .mqttPublish: "MQTT QoS 1 publishes of telemetry, one at a time per connection, each timed to its PUBACK"
         case .httpIngest: "HTTP batch ingest of telemetry points"
         }
     }
@@ -25,8 +25,7 @@ public enum Scenario: String, CaseIterable, Sendable, ExpressibleByArgument {
     /// Why the scenario cannot run yet, for those whose capability the node does not have.
     public var unavailableReason: String? {
         switch self {
-        case .restRead, .restWrite, .restMixed, .authRefresh, .realtimeFanout: nil
-        case .mqttPublish: "the node has no MQTT listener yet"
+        case .restRead, .restWrite, .restMixed, .authRefresh, .realtimeFanout, .mqttPublish: nil
         case .httpIngest: "the node has no telemetry ingest yet"
         }
     }
@@ -98,6 +97,28 @@ public struct BenchOptions: ParsableArguments {
     @Flag(help: "realtime-fanout only: open and join the subscribers, hold them for --duration with heartbeats only, and report how many stayed joined.")
     public var idle = false
 
+    @Option(name: .customLong("mqtt-port"), help: "mqtt-publish only: the node's MQTT port (with --url; default 1883).")
+    public var mqttPort: Int?
+
+    @Option(name: .customLong("mqtt-version"), help: "mqtt-publish only: the MQTT version the connections speak, 3.1.1 or 5 (default 3.1.1).")
+    public var mqttVersion: MQTTVersion = .v311
+
+    @Option(
+        name: .customLong("mqtt-broker"),
+        help: ArgumentHelp(
+            "mqtt-publish only: publish to a plain MQTT broker at HOST:PORT instead of a node.",
+            discussion: "No devices or credentials: connection N publishes to devices/bench-N/telemetry, and one more connection subscribes to devices/+/telemetry and must receive every acknowledged publish. It measures what relaying the same publishes costs a broker such as Mosquitto."
+        ),
+        transform: { text in
+            do {
+                return try BrokerAddress(parsing: text)
+            } catch {
+                throw ValidationError("--mqtt-broker: \(error)")
+            }
+        }
+    )
+    public var mqttBroker: BrokerAddress?
+
     @Flag(help: "Print the report as JSON.")
     public var json = false
 
@@ -127,6 +148,19 @@ public struct BenchOptions: ParsableArguments {
         } else if capacity != nil {
             throw ValidationError("--capacity plans from HTTP throughput; it does not apply to realtime-fanout")
         }
+        if scenario != .mqttPublish {
+            guard mqttPort == nil, mqttBroker == nil, mqttVersion == .v311 else {
+                throw ValidationError("--mqtt-port, --mqtt-version and --mqtt-broker are for mqtt-publish")
+            }
+        }
+        if let mqttPort, !(1...65535).contains(mqttPort) { throw ValidationError("--mqtt-port must be a port number") }
+        if mqttBroker != nil {
+            guard !inProcess, url == nil, apikey == nil, serviceKey == nil, adminToken == nil, mqttPort == nil else {
+                throw ValidationError("--mqtt-broker measures a broker alone: --in-process, --url, the keys and --mqtt-port do not apply")
+            }
+            guard capacity == nil else { throw ValidationError("--capacity plans nodes; it does not apply to --mqtt-broker") }
+            return
+        }
         if let readRatio {
             guard scenario == .restMixed else { throw ValidationError("--read-ratio is for rest-mixed") }
             guard (0...1).contains(readRatio) else { throw ValidationError("--read-ratio is between 0 and 1") }
@@ -145,6 +179,9 @@ public struct BenchOptions: ParsableArguments {
             guard apikey != nil else { throw ValidationError("--url needs the project's --apikey") }
         }
     }
+
+    /// The MQTT port of a node unless `--mqtt-port` says otherwise.
+    public static let defaultMQTTPort = 1883
 
     /// The topic realtime-fanout's sockets join.
     public static let fanoutTopic = "cellbase-bench-fanout"
@@ -168,6 +205,30 @@ public struct BenchOptions: ParsableArguments {
             host: host, port: port, connections: connections, rate: rate,
             warmup: .milliseconds(Int64((warmup * 1000).rounded())), duration: .milliseconds(Int64((duration * 1000).rounded()))
         )
+    }
+}
+
+/// `HOST:PORT` of an MQTT broker (`[v6]:PORT` for an IPv6 address).
+public struct BrokerAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(parsing text: String) throws(NodeURLError) {
+        let url = try NodeURL(parsing: "http://" + text)
+        guard text.hasSuffix(":\(url.port)") else {
+            throw NodeURLError("give HOST:PORT, such as 127.0.0.1:1883, got '\(text)'")
+        }
+        host = url.host
+        port = url.port
+    }
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String {
+        "mqtt://" + (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
     }
 }
 

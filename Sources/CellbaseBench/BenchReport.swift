@@ -1,9 +1,28 @@
 import FoundationEssentials
 
+/// What mqtt-publish measured beyond the PUBACKs: where it published, and what its relay
+/// subscriber received.
+public struct MQTTRunSummary: Sendable {
+    public var address: BrokerAddress
+    public var version: MQTTVersion
+    /// Publishes acknowledged with success over the whole run, warm-up included.
+    public var acknowledged: Int
+    /// Of the publishes, those the relay subscriber received; `nil` without one.
+    public var relayed: Int?
+
+    public init(address: BrokerAddress, version: MQTTVersion, acknowledged: Int, relayed: Int?) {
+        self.address = address
+        self.version = version
+        self.acknowledged = acknowledged
+        self.relayed = relayed
+    }
+}
+
 /// What a bench run measured, with how it was run, as a table for people or JSON for scripts.
 public struct BenchReport: Sendable {
     public var scenario: Scenario
-    public var url: NodeURL
+    /// The node measured; `nil` when mqtt-publish measured a plain broker.
+    public var url: NodeURL?
     public var connections: Int
     public var rate: Double?
     public var readRatio: Double?
@@ -13,11 +32,13 @@ public struct BenchReport: Sendable {
     public var capacity: CapacityPlan?
     /// What realtime-fanout measured; `result` is then empty.
     public var fanout: FanoutResult?
+    /// Where mqtt-publish published and what its relay subscriber saw; `result` holds the PUBACKs.
+    public var mqtt: MQTTRunSummary?
 
     public init(
-        scenario: Scenario, url: NodeURL, connections: Int, rate: Double?, readRatio: Double?,
+        scenario: Scenario, url: NodeURL?, connections: Int, rate: Double?, readRatio: Double?,
         warmupSeconds: Double, durationSeconds: Double, result: LoadResult, capacity: CapacityPlan?,
-        fanout: FanoutResult? = nil
+        fanout: FanoutResult? = nil, mqtt: MQTTRunSummary? = nil
     ) {
         self.scenario = scenario
         self.url = url
@@ -29,6 +50,12 @@ public struct BenchReport: Sendable {
         self.result = result
         self.capacity = capacity
         self.fanout = fanout
+        self.mqtt = mqtt
+    }
+
+    /// The node's URL, or the broker's address.
+    var target: String {
+        mqtt.map { "\($0.address)" } ?? url?.description ?? ""
     }
 
     public var table: String {
@@ -39,13 +66,22 @@ public struct BenchReport: Sendable {
             return lines.map { $0.trailingSpacesTrimmed }.joined(separator: "\n") + "\n"
         }
         let latency = result.summary
+        let unit = mqtt == nil ? "req/s" : "publishes/s"
         row("scenario", scenario.rawValue + (readRatio.map { ", \(Self.fixed($0 * 100, 0)) % reads" } ?? ""))
-        row("target", "\(url), \(connections) connection\(connections == 1 ? "" : "s")")
-        row("pacing", rate.map { "open loop, \(Self.grouped($0)) req/s scheduled" } ?? "closed loop")
+        row("target", "\(target)\(mqtt.map { ", MQTT \($0.version.rawValue)" } ?? ""), \(connections) connection\(connections == 1 ? "" : "s")")
+        row("pacing", rate.map { "open loop, \(Self.grouped($0)) \(unit) scheduled" } ?? "closed loop")
         row("measured", "\(Self.fixed(durationSeconds, 1)) s after \(Self.fixed(warmupSeconds, 1)) s of warm-up")
-        row("requests", "\(Self.grouped(Double(result.answered))) answered, \(Self.grouped(Double(result.succeeded))) with 2xx")
-        row("throughput", "\(Self.grouped(result.throughput)) req/s (2xx: \(Self.grouped(result.successThroughput)) req/s)")
+        if mqtt != nil {
+            row("publishes", "\(Self.grouped(Double(result.answered))) acknowledged, \(Self.grouped(Double(result.succeeded))) with success")
+            row("throughput", "\(Self.grouped(result.throughput)) publishes/s (success: \(Self.grouped(result.successThroughput)) publishes/s)")
+        } else {
+            row("requests", "\(Self.grouped(Double(result.answered))) answered, \(Self.grouped(Double(result.succeeded))) with 2xx")
+            row("throughput", "\(Self.grouped(result.throughput)) req/s (2xx: \(Self.grouped(result.successThroughput)) req/s)")
+        }
         row("errors", errorSummary)
+        if let relayed = mqtt?.relayed, let acknowledged = mqtt?.acknowledged {
+            row("relayed", "\(Self.grouped(Double(relayed))) of \(Self.grouped(Double(acknowledged))) acknowledged publishes reached the subscriber (warm-up included)")
+        }
         let quantiles = [("p50", latency.p50), ("p90", latency.p90), ("p99", latency.p99), ("p99.9", latency.p999), ("max", latency.max)]
         row("latency", quantiles.map { $0.0.padding(to: 12) }.joined())
         row("", quantiles.map { (Self.fixed($0.1, 2) + " ms").padding(to: 12) }.joined())
@@ -57,7 +93,7 @@ public struct BenchReport: Sendable {
 
     private func fanoutRows(_ fanout: FanoutResult, row: (String, String) -> Void) {
         row("scenario", scenario.rawValue + (fanout.idle ? ", idle" : ""))
-        row("target", "\(url), \(Self.grouped(Double(fanout.subscribers))) subscriber\(fanout.subscribers == 1 ? "" : "s")")
+        row("target", "\(target), \(Self.grouped(Double(fanout.subscribers))) subscriber\(fanout.subscribers == 1 ? "" : "s")")
         row("joined", "\(Self.grouped(Double(fanout.joined))), refused \(Self.grouped(Double(fanout.refused))), failed \(Self.grouped(Double(fanout.failed)))")
         if fanout.idle {
             row("held", "\(Self.fixed(durationSeconds, 1)) s, heartbeats only")
@@ -93,7 +129,7 @@ public struct BenchReport: Sendable {
         let latency = fanout?.summary ?? result.summary
         let http = fanout == nil
         let form = JSONForm(
-            scenario: scenario.rawValue, url: url.description, connections: connections, rate: rate, read_ratio: readRatio,
+            scenario: scenario.rawValue, url: target, connections: connections, rate: rate, read_ratio: readRatio,
             warmup_seconds: warmupSeconds, duration_seconds: durationSeconds,
             requests: http ? result.answered : nil, successes: http ? result.succeeded : nil,
             throughput: http ? Self.rounded(result.throughput, 1) : nil,
@@ -107,6 +143,7 @@ public struct BenchReport: Sendable {
                     missing_deliveries: fanout.missingDeliveries, deliveries_per_second: Self.rounded(fanout.deliveriesPerSecond, 1)
                 )
             },
+            mqtt: mqtt.map { .init(version: $0.version.rawValue, acknowledged: $0.acknowledged, relayed: $0.relayed) },
             capacity: capacity.map { plan in
                 .init(peak: plan.peak, growth: plan.growth, safety: plan.safety, required: plan.requiredThroughput,
                       nodes: plan.nodes(measuredThroughput: result.successThroughput))
@@ -129,6 +166,12 @@ public struct BenchReport: Sendable {
             var deliveries_per_second: Double
         }
 
+        struct MQTT: Encodable {
+            var version: String
+            var acknowledged: Int
+            var relayed: Int?
+        }
+
         struct Capacity: Encodable {
             var peak, growth, safety, required: Double
             var nodes: Int?
@@ -148,6 +191,7 @@ public struct BenchReport: Sendable {
         var errors: [String: Int]?
         var latency_ms: Latency?
         var realtime: Realtime?
+        var mqtt: MQTT?
         var capacity: Capacity?
     }
 

@@ -93,6 +93,29 @@ struct BenchSetup {
         return tokens
     }
 
+    /// A device with a fresh token for each connection, `bench-0` to `bench-<count-1>`, created
+    /// through the telemetry API with the service_role key (an existing one gets a new token).
+    func prepareDevices(_ count: Int) async throws -> [(id: String, token: String)] {
+        guard let serviceKey = target.serviceKey else {
+            throw BenchSetupError("mqtt-publish creates its devices with the project's --service-key")
+        }
+        struct Issued: Decodable { var token: String }
+        var devices: [(id: String, token: String)] = []
+        for index in 0..<count {
+            let id = "bench-\(index)"
+            let body = try JSONEncoder().encode(["id": id, "name": "cellbase bench \(index)"])
+            var answer = try await send(.POST, "/telemetry/v1/devices", headers: keyHeaders(serviceKey) + [("Content-Type", "application/json")], body: body)
+            if answer.status == 409 {
+                answer = try await send(.POST, "/telemetry/v1/devices/\(id)/token", headers: keyHeaders(serviceKey))
+            }
+            guard (200..<300).contains(answer.status), let issued = try? JSONDecoder().decode(Issued.self, from: Data(answer.body.utf8)) else {
+                throw BenchSetupError("creating device \(id): HTTP \(answer.status): \(answer.body)")
+            }
+            devices.append((id, issued.token))
+        }
+        return devices
+    }
+
     private func rowCount() async throws -> Int {
         let answer = try await send(.GET, "/rest/v1/\(Self.table)?select=id&limit=1", headers: keyHeaders(target.writeKey) + [("Prefer", "count=exact")])
         if answer.status == 404 {

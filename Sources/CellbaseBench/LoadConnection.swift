@@ -34,9 +34,43 @@ final class LoadProgress: Sendable {
     }
 }
 
-struct ConnectionOutcome<Source: RequestSource>: Sendable {
+/// Where a connection of a run stands in it: its slot, the run's pacing and window, and where
+/// its slot's open-loop schedule has got to.
+struct LoadSlot: Sendable {
+    var index: Int
+    var pacing: Pacing
+    var window: MeasurementWindow
+    var progress: LoadProgress
+    var nextSequence: Int
+
+    /// Calls `send` with the moment the connection's next message counts from: at once in a closed
+    /// loop; in an open loop when it is due, or at once if it is overdue. A message due after the
+    /// window is not sent. Returns the scheduled send, if it had to wait, so it can be cancelled.
+    func sendNext(
+        _ tally: inout ConnectionTally, on loop: NIOIsolatedEventLoop, send: @escaping (_ origin: NIODeadline) -> Void
+    ) -> Scheduled<Void>? {
+        switch pacing {
+        case .closedLoop:
+            send(.now())
+            return nil
+        case .openLoop(let schedule, let start):
+            let due = start + .nanoseconds(schedule.dueOffset(connection: index, sequence: tally.nextSequence))
+            tally.nextSequence += 1
+            guard due < window.end else { return nil }
+            guard due > .now() else {
+                send(due)
+                return nil
+            }
+            return loop.scheduleTask(deadline: due) { send(due) }
+        }
+    }
+}
+
+/// What a connection hands back when it ends: its tally, and the state the next connection of
+/// its slot carries on with.
+struct ConnectionOutcome<State: Sendable>: Sendable {
     var tally: ConnectionTally
-    var source: Source
+    var state: State
 }
 
 /// One keep-alive connection of a run: sends a request, reads its answer, records it, sends the
@@ -47,10 +81,7 @@ final class LoadConnection<Source: RequestSource>: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private var source: Source
-    private let index: Int
-    private let pacing: Pacing
-    private let window: MeasurementWindow
-    private let progress: LoadProgress
+    private let slot: LoadSlot
     private let finished: EventLoopPromise<ConnectionOutcome<Source>>
     private var parser: HTTPResponseParser
     private var received: ByteBuffer?
@@ -60,20 +91,17 @@ final class LoadConnection<Source: RequestSource>: ChannelInboundHandler {
     private var pending: Scheduled<Void>?
     private var closing: Scheduled<Void>?
 
-    init(source: Source, index: Int, pacing: Pacing, window: MeasurementWindow, progress: LoadProgress, nextSequence: Int, finished: EventLoopPromise<ConnectionOutcome<Source>>) {
+    init(source: Source, slot: LoadSlot, finished: EventLoopPromise<ConnectionOutcome<Source>>) {
         self.source = source
-        self.index = index
-        self.pacing = pacing
-        self.window = window
-        self.progress = progress
+        self.slot = slot
         self.finished = finished
         self.parser = HTTPResponseParser(keepsBodies: source.readsBodies)
-        self.tally = ConnectionTally(nextSequence: nextSequence)
+        self.tally = ConnectionTally(nextSequence: slot.nextSequence)
     }
 
     func channelActive(context: ChannelHandlerContext) {
         let loop = context.eventLoop.assumeIsolated()
-        closing = loop.scheduleTask(deadline: window.end) { context.close(promise: nil) }
+        closing = loop.scheduleTask(deadline: slot.window.end) { context.close(promise: nil) }
         sendWhenDue(context: context)
     }
 
@@ -100,7 +128,7 @@ final class LoadConnection<Source: RequestSource>: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if outstanding != nil, NIODeadline.now() < window.end { fail(.socket) }
+        if outstanding != nil, NIODeadline.now() < slot.window.end { fail(.socket) }
         outstanding = nil
         context.close(promise: nil)
     }
@@ -108,14 +136,14 @@ final class LoadConnection<Source: RequestSource>: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         pending?.cancel()
         closing?.cancel()
-        if outstanding != nil, NIODeadline.now() < window.end { fail(.closed) }
+        if outstanding != nil, NIODeadline.now() < slot.window.end { fail(.closed) }
         outstanding = nil
     }
 
     /// Called however the channel ends — closed, reset, or never connected — so the run always
     /// gets this connection's tally, and the source's state for a connection that follows it.
     func handlerRemoved(context: ChannelHandlerContext) {
-        finished.succeed(ConnectionOutcome(tally: tally, source: source))
+        finished.succeed(ConnectionOutcome(tally: tally, state: source))
     }
 
     private func answered(_ response: ParsedResponse, context: ChannelHandlerContext) {
@@ -127,12 +155,12 @@ final class LoadConnection<Source: RequestSource>: ChannelInboundHandler {
         }
         outstanding = nil
         let succeeded = (200..<300).contains(response.status)
-        if origin >= window.start && now <= window.end {
+        if origin >= slot.window.start && now <= slot.window.end {
             tally.latency.record(UInt64(max((now - origin).nanoseconds / 1000, 1)))
             tally.answered += 1
             if succeeded { tally.succeeded += 1 } else { tally.failures[.status(response.status), default: 0] += 1 }
         }
-        progress.answer(failed: !succeeded)
+        slot.progress.answer(failed: !succeeded)
         source.answered(status: response.status, body: response.body)
         if response.closesConnection {
             context.close(promise: nil)
@@ -142,32 +170,20 @@ final class LoadConnection<Source: RequestSource>: ChannelInboundHandler {
     }
 
     private func sendWhenDue(context: ChannelHandlerContext) {
-        switch pacing {
-        case .closedLoop:
-            send(origin: .now(), context: context)
-        case .openLoop(let schedule, let start):
-            let due = start + .nanoseconds(schedule.dueOffset(connection: index, sequence: tally.nextSequence))
-            tally.nextSequence += 1
-            guard due < window.end else { return }
-            if due <= .now() {
-                send(origin: due, context: context)
-            } else {
-                pending = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
-                    send(origin: due, context: context)
-                }
-            }
+        pending = slot.sendNext(&tally, on: context.eventLoop.assumeIsolated()) { [self] origin in
+            send(origin: origin, context: context)
         }
     }
 
     private func send(origin: NIODeadline, context: ChannelHandlerContext) {
-        guard origin < window.end, context.channel.isActive else { return }
+        guard origin < slot.window.end, context.channel.isActive else { return }
         outstanding = origin
         context.writeAndFlush(wrapOutboundOut(source.next()), promise: nil)
     }
 
     /// Failures count from the end of the warm-up, as answers do.
     private func fail(_ kind: FailureKind) {
-        if NIODeadline.now() >= window.start { tally.failures[kind, default: 0] += 1 }
-        progress.failure()
+        if NIODeadline.now() >= slot.window.start { tally.failures[kind, default: 0] += 1 }
+        slot.progress.failure()
     }
 }

@@ -43,6 +43,21 @@ public enum LoadGenerator {
         progress report: (@Sendable (ProgressSample) -> Void)? = nil,
         source: @Sendable (_ connection: Int) -> Source
     ) async -> LoadResult {
+        await runSlots(plan, group: group, progress: report, initialState: source) { slot, source, finished in
+            LoadConnection(source: source, slot: slot, finished: finished)
+        }
+    }
+
+    /// Runs `plan.connections` connection slots over the socket handlers `makeHandler` makes, and
+    /// adds up their tallies. A handler reports its tally, and the state a connection replacing
+    /// it carries on with, through `finished` once it is removed from its channel.
+    static func runSlots<State: Sendable>(
+        _ plan: LoadPlan,
+        group: any EventLoopGroup,
+        progress report: (@Sendable (ProgressSample) -> Void)?,
+        initialState: (_ connection: Int) -> State,
+        makeHandler: @escaping @Sendable (LoadSlot, State, EventLoopPromise<ConnectionOutcome<State>>) -> any ChannelHandler
+    ) async -> LoadResult {
         precondition(plan.connections > 0, "a load needs a connection")
         let start = NIODeadline.now()
         let window = MeasurementWindow(start: start + TimeAmount(plan.warmup), end: start + TimeAmount(plan.warmup + plan.duration))
@@ -57,9 +72,10 @@ public enum LoadGenerator {
                 }
             }
             for index in 0..<plan.connections {
-                let connectionSource = source(index)
+                let state = initialState(index)
+                let slot = LoadSlot(index: index, pacing: pacing, window: window, progress: progress, nextSequence: 0)
                 tasks.addTask {
-                    await runConnection(index, source: connectionSource, plan: plan, pacing: pacing, window: window, progress: progress, group: group)
+                    await runSlot(slot, state: state, plan: plan, group: group, makeHandler: makeHandler)
                 }
             }
             var remaining = plan.connections
@@ -75,38 +91,37 @@ public enum LoadGenerator {
 
     /// One connection slot for the whole run: a connection, and a new one whenever the server
     /// closes it before the end.
-    private static func runConnection<Source: RequestSource>(
-        _ index: Int, source: Source, plan: LoadPlan, pacing: Pacing, window: MeasurementWindow, progress: LoadProgress, group: any EventLoopGroup
+    private static func runSlot<State: Sendable>(
+        _ slot: LoadSlot, state: State, plan: LoadPlan, group: any EventLoopGroup,
+        makeHandler: @escaping @Sendable (LoadSlot, State, EventLoopPromise<ConnectionOutcome<State>>) -> any ChannelHandler
     ) async -> ConnectionTally {
         var total = ConnectionTally()
-        var source = source
-        while NIODeadline.now() < window.end {
+        var state = state
+        while NIODeadline.now() < slot.window.end {
             let loop = group.next()
-            let finished = loop.makePromise(of: ConnectionOutcome<Source>.self)
-            let nextSequence = total.nextSequence
-            let carried = source
+            let finished = loop.makePromise(of: ConnectionOutcome<State>.self)
+            var connectionSlot = slot
+            connectionSlot.nextSequence = total.nextSequence
+            let carried = state
             do {
                 _ = try await ClientBootstrap(group: loop)
                     .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .connectTimeout(.seconds(5))
-                    .channelInitializer { channel in
+                    .channelInitializer { [connectionSlot] channel in
                         channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHandler(LoadConnection(
-                                source: carried, index: index, pacing: pacing, window: window, progress: progress,
-                                nextSequence: nextSequence, finished: finished
-                            ))
+                            try channel.pipeline.syncOperations.addHandler(makeHandler(connectionSlot, carried, finished))
                         }
                     }
                     .connect(host: plan.host, port: plan.port)
                     .get()
                 let outcome = try await finished.futureResult.get()
                 total.add(outcome.tally)
-                source = outcome.source
+                state = outcome.state
             } catch {
                 // Whether or not the handler was ever added, the promise ends here.
                 finished.fail(error)
-                progress.failure()
-                if NIODeadline.now() >= window.start { total.failures[.connect, default: 0] += 1 }
+                slot.progress.failure()
+                if NIODeadline.now() >= slot.window.start { total.failures[.connect, default: 0] += 1 }
                 // A node that refuses connections is not hammered: try again shortly.
                 try? await Task.sleep(for: .milliseconds(100))
             }

@@ -12,6 +12,8 @@ public enum FailureKind: Hashable, Sendable, Comparable, CustomStringConvertible
     case invalidResponse
     /// A read or write on the socket failed.
     case socket
+    /// An MQTT CONNACK or PUBACK with a failure code (0x80 and above; 1–5 for a 3.1.1 CONNACK).
+    case mqtt(UInt8)
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum FailureKind: Hashable, Sendable, Comparable, CustomStringConvertible
         case .closed: "closed"
         case .invalidResponse: "invalid response"
         case .socket: "socket"
+        case .mqtt(let code): "MQTT reason 0x" + (code < 16 ? "0" : "") + String(code, radix: 16, uppercase: true)
         }
     }
 }

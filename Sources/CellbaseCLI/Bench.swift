@@ -22,7 +22,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let report: BenchReport
-        if options.inProcess {
+        if let broker = options.mqttBroker {
+            report = try await Bench.runAgainstBroker(options, broker: broker, progress: Self.printProgress)
+        } else if options.inProcess {
             report = try await Self.runInProcess(options)
         } else {
             let target = BenchTarget(

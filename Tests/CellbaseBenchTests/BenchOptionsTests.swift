@@ -33,7 +33,14 @@ struct BenchOptionsTests {
         (["rest-read", "--in-process", "--source-addresses", "127.0.0.1"], "--source-addresses is for realtime-fanout"),
         (["realtime-fanout", "--in-process", "--source-addresses", "127.0.0.9-127.0.0.1"], "ends before it starts"),
         (["realtime-fanout", "--in-process", "--capacity", "peak=10"], "does not apply to realtime-fanout"),
-        (["mqtt-publish", "--in-process"], "mqtt-publish is not available yet"),
+        (["rest-read", "--in-process", "--mqtt-port", "1883"], "are for mqtt-publish"),
+        (["rest-read", "--in-process", "--mqtt-version", "5"], "are for mqtt-publish"),
+        (["mqtt-publish", "--in-process", "--mqtt-version", "3"], "--mqtt-version"),
+        (["mqtt-publish", "--in-process", "--mqtt-port", "70000"], "--mqtt-port must be a port number"),
+        (["mqtt-publish", "--mqtt-broker", "127.0.0.1"], "give HOST:PORT"),
+        (["mqtt-publish", "--mqtt-broker", "127.0.0.1:1883", "--in-process"], "--mqtt-broker measures a broker alone"),
+        (["mqtt-publish", "--mqtt-broker", "127.0.0.1:1883", "--url", "http://127.0.0.1:1", "--apikey", "k"], "--mqtt-broker measures a broker alone"),
+        (["mqtt-publish", "--mqtt-broker", "127.0.0.1:1883", "--capacity", "peak=10"], "does not apply to --mqtt-broker"),
         (["http-ingest", "--in-process"], "http-ingest is not available yet"),
         (["rest-read"], "Pass --url of a running node"),
         (["rest-read", "--url", "http://127.0.0.1:1"], "--url needs the project's --apikey"),
@@ -71,6 +78,14 @@ struct BenchOptionsTests {
         #expect(plan.rate == BenchOptions.defaultFanoutRate)
         let paced = try BenchOptions.parse(["realtime-fanout", "--rate", "250"] + Self.node)
         #expect(paced.fanoutPlan(target).rate == 250 && !paced.fanoutPlan(target).idle && paced.fanoutPlan(target).sourceAddresses == nil)
+    }
+
+    @Test func mqttPublishReadsItsOptions() throws {
+        let broker = try BenchOptions.parse(["mqtt-publish", "--mqtt-broker", "[::1]:18830", "--mqtt-version", "5", "--connections", "2"])
+        #expect(broker.mqttBroker == BrokerAddress(host: "::1", port: 18830) && broker.mqttVersion == .v5 && broker.url == nil)
+        #expect(broker.mqttBroker?.description == "mqtt://[::1]:18830")
+        let node = try BenchOptions.parse(["mqtt-publish", "--mqtt-port", "1884"] + Self.node)
+        #expect(node.mqttPort == 1884 && node.mqttVersion == .v311 && node.mqttBroker == nil)
     }
 
     @Test func helpListsEveryScenarioAndWhichAreNotAvailable() {
