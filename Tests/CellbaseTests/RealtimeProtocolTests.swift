@@ -216,9 +216,12 @@ struct RealtimeProtocolTests {
 
     @Test func aNewTokenMovesTheExpiry() throws {
         var machine = try Self.joinedMachine(expiresAt: 1000)
+        #expect(machine.earliestTokenExpiry == 1000)
         machine.reauthorized(topic: "realtime:room1", tokenExpiresAt: 2000)
+        #expect(machine.earliestTokenExpiry == 2000)
         #expect(machine.expireTokens(now: 1500).isEmpty)
         machine.reauthorized(topic: "realtime:room1", tokenExpiresAt: nil)
+        #expect(machine.earliestTokenExpiry == nil)
         #expect(machine.expireTokens(now: 1e12).isEmpty)
     }
 

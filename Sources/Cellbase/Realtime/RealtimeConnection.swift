@@ -35,6 +35,8 @@ struct RealtimeConnection: Sendable {
         var machine: RealtimeSocketMachine
         var holdsConnectionSlot = false
         var lastHeard = ContinuousClock.now
+        /// The watch's current sleep and when it ends, so a token that expires sooner can cut it short.
+        var watch: (wake: ContinuousClock.Instant, sleep: Task<Void, Never>)?
     }
 
     let key: ResolvedKey
@@ -87,17 +89,30 @@ struct RealtimeConnection: Sendable {
                 }
             }
             group.addTask {
-                // Sleeps until the socket's silence would reach the timeout; a client heard from
-                // meanwhile moves the deadline on.
+                // Sleeps until the socket's silence would reach the timeout or a channel's token
+                // expires, whichever is first. A client heard from meanwhile moves the heartbeat
+                // deadline on; a token that expires sooner than the sleep ends cuts it short.
                 let timeout = services.configuration.heartbeatTimeout
                 while !Task.isCancelled {
-                    let deadline = context.session.withLock { $0.lastHeard } + timeout
-                    guard ContinuousClock.now < deadline else {
+                    let now = ContinuousClock.now
+                    let (heartbeatDeadline, tokenDeadline) = context.session.withLock { ($0.lastHeard + timeout, $0.machine.earliestTokenExpiry) }
+                    guard now < heartbeatDeadline else {
                         logger.debug("realtime socket closed after the heartbeat timeout")
                         channel.close(promise: nil)
                         return
                     }
-                    try? await Task.sleep(until: deadline, clock: .continuous)
+                    var wake = heartbeatDeadline
+                    if let tokenDeadline {
+                        let untilExpiry = tokenDeadline - Date().timeIntervalSince1970
+                        guard untilExpiry > 0 else {
+                            await context.perform(context.session.withLock { $0.machine.expireTokens(now: Date().timeIntervalSince1970) })
+                            continue
+                        }
+                        wake = min(wake, now + .seconds(untilExpiry))
+                    }
+                    let sleep = Task<Void, Never> { [wake] in _ = try? await Task.sleep(until: wake, clock: .continuous) }
+                    context.session.withLock { $0.watch = (wake, sleep) }
+                    await withTaskCancellationHandler { await sleep.value } onCancel: { sleep.cancel() }
                 }
             }
             group.addTask {
@@ -174,12 +189,24 @@ extension RealtimeConnection {
                 case .reauthorize(let request, let token):
                     do {
                         let (access, expiresAt) = try await connection.access(for: token)
-                        session.withLock { $0.machine.reauthorized(topic: request.topic, tokenExpiresAt: expiresAt) }
+                        session.withLock {
+                            $0.machine.reauthorized(topic: request.topic, tokenExpiresAt: expiresAt)
+                            Self.wakeWatchIfTokenExpiresSooner(&$0)
+                        }
                         services.hub.updateAccess(project: project.ref, topic: request.topic, socket: socket, access: access)
                     } catch {
                         await perform(session.withLock { $0.machine.close(topic: request.topic, reason: error.reason) })
                     }
                 }
+            }
+        }
+
+        /// Ends the watch's sleep early when a channel's token now expires before it would wake,
+        /// so the channel is closed when its token expires, not at the next heartbeat.
+        private static func wakeWatchIfTokenExpiresSooner(_ session: inout Session) {
+            guard let watch = session.watch, let expiry = session.machine.earliestTokenExpiry else { return }
+            if ContinuousClock.now + .seconds(expiry - Date().timeIntervalSince1970) < watch.wake {
+                watch.sleep.cancel()
             }
         }
 
@@ -202,7 +229,9 @@ extension RealtimeConnection {
                 let bindings = try await bindings(of: join)
                 let presenceKey = join.presenceKey ?? UUID().uuidString.lowercased()
                 let actions = session.withLock {
-                    $0.machine.joined(request, join, bindings: bindings, presenceKey: presenceKey, tokenExpiresAt: expiresAt)
+                    let actions = $0.machine.joined(request, join, bindings: bindings, presenceKey: presenceKey, tokenExpiresAt: expiresAt)
+                    Self.wakeWatchIfTokenExpiresSooner(&$0)
+                    return actions
                 }
                 let topic = request.topic
                 let subscriber = bindings.isEmpty ? nil : RealtimeHub.ChangeSubscriber(

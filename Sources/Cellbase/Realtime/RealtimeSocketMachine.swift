@@ -163,6 +163,11 @@ struct RealtimeSocketMachine: Sendable {
         ]
     }
 
+    /// When the first of the channels' access tokens expires, in seconds since 1970.
+    var earliestTokenExpiry: Double? {
+        channels.values.lazy.compactMap(\.tokenExpiresAt).min()
+    }
+
     /// Closes every channel whose token has expired by `now` (seconds since 1970).
     mutating func expireTokens(now: Double) -> [Action] {
         let expired = channels.filter { ($0.value.tokenExpiresAt ?? .infinity) <= now }.keys.sorted()
