@@ -1,3 +1,4 @@
+import FoundationEssentials
 import NIOCore
 
 /// `cellbase bench`: prepares a scenario on the target through its public APIs, runs the load and
@@ -59,7 +60,21 @@ public enum Bench {
             }
             return try await publish(options, to: address, clients: clients, relay: nil, url: target.url, progress: progress)
         case .httpIngest:
-            throw BenchSetupError("\(options.scenario.rawValue) is not available yet")
+            let devices = try await setup.prepareDevices(options.connections)
+            let batch = options.batch ?? BenchOptions.defaultBatch
+            let start = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+            let format = options.ingestFormat
+            result = await LoadGenerator.run(plan, progress: progress) { connection in
+                IngestBatches(
+                    host: host, key: target.writeKey, device: devices[connection].id, pointsPerRequest: batch,
+                    format: format, startMillis: start
+                )
+            }
+            return BenchReport(
+                scenario: options.scenario, url: target.url, connections: options.connections, rate: options.rate,
+                readRatio: nil, warmupSeconds: options.warmup, durationSeconds: options.duration,
+                result: result, capacity: options.capacity, pointsPerRequest: batch
+            )
         }
         return BenchReport(
             scenario: options.scenario, url: target.url, connections: options.connections, rate: options.rate,

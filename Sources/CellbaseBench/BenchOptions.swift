@@ -18,15 +18,14 @@ public enum Scenario: String, CaseIterable, Sendable, ExpressibleByArgument {
         case .authRefresh: "POST /auth/v1/token?grant_type=refresh_token, each connection rotating its own session's tokens"
         case .realtimeFanout: "broadcasts over realtime WebSockets, fanned out to --connections subscribers of one topic"
         case .mqttPublish: "MQTT QoS 1 publishes of telemetry, one at a time per connection, each timed to its PUBACK"
-        case .httpIngest: "HTTP batch ingest of telemetry points"
+        case .httpIngest: "POST /telemetry/v1/ingest, --batch points a request, each connection for a device of its own"
         }
     }
 
     /// Why the scenario cannot run yet, for those whose capability the node does not have.
     public var unavailableReason: String? {
         switch self {
-        case .restRead, .restWrite, .restMixed, .authRefresh, .realtimeFanout, .mqttPublish: nil
-        case .httpIngest: "the node has no telemetry ingest yet"
+        case .restRead, .restWrite, .restMixed, .authRefresh, .realtimeFanout, .mqttPublish, .httpIngest: nil
         }
     }
 
@@ -119,6 +118,12 @@ public struct BenchOptions: ParsableArguments {
     )
     public var mqttBroker: BrokerAddress?
 
+    @Option(help: "http-ingest only: telemetry points a request carries, an even number (default 1000).")
+    public var batch: Int?
+
+    @Option(name: .customLong("ingest-format"), help: "http-ingest only: json or line (Influx line protocol); default json.")
+    public var ingestFormat: IngestFormat = .json
+
     @Flag(help: "Print the report as JSON.")
     public var json = false
 
@@ -153,6 +158,10 @@ public struct BenchOptions: ParsableArguments {
                 throw ValidationError("--mqtt-port, --mqtt-version and --mqtt-broker are for mqtt-publish")
             }
         }
+        if scenario != .httpIngest {
+            guard batch == nil, ingestFormat == .json else { throw ValidationError("--batch and --ingest-format are for http-ingest") }
+        }
+        if let batch, !(batch >= 2 && batch % 2 == 0) { throw ValidationError("--batch must be an even number of points, at least 2") }
         if let mqttPort, !(1...65535).contains(mqttPort) { throw ValidationError("--mqtt-port must be a port number") }
         if mqttBroker != nil {
             guard !inProcess, url == nil, apikey == nil, serviceKey == nil, adminToken == nil, mqttPort == nil else {
@@ -179,6 +188,9 @@ public struct BenchOptions: ParsableArguments {
             guard apikey != nil else { throw ValidationError("--url needs the project's --apikey") }
         }
     }
+
+    /// Points an http-ingest request carries unless `--batch` says otherwise.
+    public static let defaultBatch = 1000
 
     /// The MQTT port of a node unless `--mqtt-port` says otherwise.
     public static let defaultMQTTPort = 1883

@@ -34,11 +34,13 @@ public struct BenchReport: Sendable {
     public var fanout: FanoutResult?
     /// Where mqtt-publish published and what its relay subscriber saw; `result` holds the PUBACKs.
     public var mqtt: MQTTRunSummary?
+    /// http-ingest's points a request, so the report can count points.
+    public var pointsPerRequest: Int?
 
     public init(
         scenario: Scenario, url: NodeURL?, connections: Int, rate: Double?, readRatio: Double?,
         warmupSeconds: Double, durationSeconds: Double, result: LoadResult, capacity: CapacityPlan?,
-        fanout: FanoutResult? = nil, mqtt: MQTTRunSummary? = nil
+        fanout: FanoutResult? = nil, mqtt: MQTTRunSummary? = nil, pointsPerRequest: Int? = nil
     ) {
         self.scenario = scenario
         self.url = url
@@ -51,6 +53,12 @@ public struct BenchReport: Sendable {
         self.capacity = capacity
         self.fanout = fanout
         self.mqtt = mqtt
+        self.pointsPerRequest = pointsPerRequest
+    }
+
+    /// Points stored a second: 2xx answers times the points each carried.
+    var pointsPerSecond: Double? {
+        pointsPerRequest.map { result.successThroughput * Double($0) }
     }
 
     /// The node's URL, or the broker's address.
@@ -77,6 +85,9 @@ public struct BenchReport: Sendable {
         } else {
             row("requests", "\(Self.grouped(Double(result.answered))) answered, \(Self.grouped(Double(result.succeeded))) with 2xx")
             row("throughput", "\(Self.grouped(result.throughput)) req/s (2xx: \(Self.grouped(result.successThroughput)) req/s)")
+        }
+        if let pointsPerSecond, let pointsPerRequest {
+            row("points", "\(Self.grouped(pointsPerSecond)) points/s stored (\(Self.grouped(Double(pointsPerRequest))) a request)")
         }
         row("errors", errorSummary)
         if let relayed = mqtt?.relayed, let acknowledged = mqtt?.acknowledged {
@@ -134,6 +145,7 @@ public struct BenchReport: Sendable {
             requests: http ? result.answered : nil, successes: http ? result.succeeded : nil,
             throughput: http ? Self.rounded(result.throughput, 1) : nil,
             success_throughput: http ? Self.rounded(result.successThroughput, 1) : nil,
+            points_per_request: pointsPerRequest, points_per_second: pointsPerSecond.map { Self.rounded($0, 1) },
             errors: http ? Dictionary(uniqueKeysWithValues: result.failures.map { ($0.key.description, $0.value) }) : nil,
             latency_ms: fanout?.idle == true ? nil : .init(p50: latency.p50, p90: latency.p90, p99: latency.p99, p99_9: latency.p999, max: latency.max),
             realtime: fanout.map { fanout in
@@ -188,6 +200,8 @@ public struct BenchReport: Sendable {
         var successes: Int?
         var throughput: Double?
         var success_throughput: Double?
+        var points_per_request: Int?
+        var points_per_second: Double?
         var errors: [String: Int]?
         var latency_ms: Latency?
         var realtime: Realtime?

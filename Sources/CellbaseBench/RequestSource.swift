@@ -1,3 +1,4 @@
+import ArgumentParser
 import NIOCore
 
 /// What one connection sends: the bytes of its next request, and what it learns from each answer.
@@ -130,4 +131,67 @@ public struct RefreshChain: RequestSource {
         }
         return isBase64URL ? String(decoding: value, as: UTF8.self) : nil
     }
+}
+
+/// The body format of http-ingest's batches.
+public enum IngestFormat: String, Sendable, CaseIterable, ExpressibleByArgument {
+    /// A JSON array of `{"device","ts","temp","rpm"}` records.
+    case json
+    /// Influx line protocol, `bench,device=… temp=…,rpm=…i <ms>` with `precision=ms`.
+    case line
+}
+
+/// http-ingest's batches: every request carries `pointsPerRequest` points of one device (two a
+/// record, `temp` and `rpm`), its records one millisecond apart and later than the previous
+/// request's, so no point repeats another and idempotent storage cannot skip any.
+public struct IngestBatches: RequestSource {
+    private let host: String
+    private let key: String
+    private let device: String
+    private let records: Int
+    private let format: IngestFormat
+    private var nextTimestamp: Int64
+
+    /// - Parameter startMillis: the first record's time, in milliseconds since the Unix epoch.
+    public init(host: String, key: String, device: String, pointsPerRequest: Int, format: IngestFormat, startMillis: Int64) {
+        precondition(pointsPerRequest >= 2 && pointsPerRequest % 2 == 0, "records carry two points")
+        self.host = host
+        self.key = key
+        self.device = device
+        self.records = pointsPerRequest / 2
+        self.format = format
+        self.nextTimestamp = startMillis
+    }
+
+    public var readsBodies: Bool { false }
+
+    public mutating func next() -> ByteBuffer {
+        var body = ByteBuffer()
+        body.reserveCapacity(records * 64)
+        switch format {
+        case .json:
+            body.writeStaticString("[")
+            for index in 0..<records {
+                if index > 0 { body.writeStaticString(",") }
+                body.writeString(#"{"device":"\#(device)","ts":\#(nextTimestamp),"temp":\#(20 + index % 10).5,"rpm":\#(1000 + index % 500)}"#)
+                nextTimestamp += 1
+            }
+            body.writeStaticString("]")
+        case .line:
+            for index in 0..<records {
+                body.writeString("bench,device=\(device) temp=\(20 + index % 10).5,rpm=\(1000 + index % 500)i \(nextTimestamp)\n")
+                nextTimestamp += 1
+            }
+        }
+        return EncodedRequest.encode(
+            method: "POST", path: format == .json ? "/telemetry/v1/ingest" : "/telemetry/v1/ingest?precision=ms", host: host,
+            headers: [
+                ("apikey", key), ("Authorization", "Bearer \(key)"),
+                ("Content-Type", format == .json ? "application/json" : "text/plain; charset=utf-8"),
+            ],
+            body: Array(body.readableBytesView)
+        )
+    }
+
+    public mutating func answered(status: Int, body: ByteBuffer?) {}
 }
