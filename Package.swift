@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Cellbase", targets: ["Cellbase"]),
         .library(name: "CellbaseSQL", targets: ["CellbaseSQL"]),
         .library(name: "CellbaseBench", targets: ["CellbaseBench"]),
+        .library(name: "CellbaseMQTT", targets: ["CellbaseMQTT"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -40,10 +41,17 @@ let package = Package(
     targets: [
         // Pure logic: schema model, migration parser, DDL and PostgREST-to-SQL planning. No I/O.
         .target(name: "CellbaseSQL", swiftSettings: swiftSettings),
+        // The MQTT 3.1.1/5.0 codec, topic rules and per-connection session state machine. No I/O beyond NIO's codec protocols.
+        .target(
+            name: "CellbaseMQTT",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Cellbase",
             dependencies: [
                 "CellbaseSQL",
+                "CellbaseMQTT",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
@@ -85,6 +93,7 @@ let package = Package(
             name: "CellbaseCLI",
             dependencies: [
                 "Cellbase",
+                "CellbaseMQTT",
                 "CellbaseBench",
                 "CellbaseSQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -100,6 +109,16 @@ let package = Package(
         ),
         .testTarget(name: "CellbaseSQLTests", dependencies: ["CellbaseSQL"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "CellbaseMQTTTests",
+            dependencies: [
+                "CellbaseMQTT",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CellbaseBenchTests",
             dependencies: [
                 "CellbaseBench",
@@ -113,6 +132,7 @@ let package = Package(
             name: "CellbaseTests",
             dependencies: [
                 "Cellbase",
+                "CellbaseMQTT",
                 "CellbaseBench",
                 "CellbaseSQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Cellbase
+import CellbaseMQTT
 import CellbaseSQL
 import Hummingbird
 import NIOCore
@@ -20,8 +21,20 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "HTTP port.")
     var port = 54321
 
-    @Option(name: .customLong("mqtt-port"), help: "MQTT listener port (the telemetry capability).")
+    @Option(name: .customLong("mqtt-port"), help: "MQTT listener port (the telemetry capability); 0 picks a free port.")
     var mqttPort = 1883
+
+    @Option(name: .customLong("mqtt-host"), help: "Address the MQTT listener binds (default: --host).")
+    var mqttHost: String?
+
+    @Flag(name: .customLong("no-mqtt"), help: "Open no MQTT listener.")
+    var noMQTT = false
+
+    @Option(name: .customLong("mqtt-max-packet-bytes"), help: "Largest MQTT packet accepted from a device, fixed header included.")
+    var mqttMaxPacketBytes = 1 << 20
+
+    @Option(name: .customLong("mqtt-connect-timeout"), help: "Seconds a new MQTT connection may take to send its CONNECT.")
+    var mqttConnectTimeout = 10
 
     @Option(name: .customLong("shard"), help: "A PostgreSQL shard, NAME=postgres://user:pass@host:port/db. Repeatable. 'local' (SQLite) always exists.")
     var shards: [String] = []
@@ -143,6 +156,11 @@ struct Serve: AsyncParsableCommand {
         guard realtimeMaxPendingBytes >= RealtimeConfiguration.maxFrameBytes else {
             throw ValidationError("--realtime-max-pending-bytes must be at least \(RealtimeConfiguration.maxFrameBytes), the largest message")
         }
+        guard (0...65535).contains(mqttPort) else { throw ValidationError("--mqtt-port is 0 to 65535") }
+        guard (64...MQTTLimits.maximumPacketSize).contains(mqttMaxPacketBytes) else {
+            throw ValidationError("--mqtt-max-packet-bytes is 64 to \(MQTTLimits.maximumPacketSize)")
+        }
+        guard mqttConnectTimeout >= 1 else { throw ValidationError("--mqtt-connect-timeout must be positive") }
         var configuration = CellbaseConfiguration(
             dataDirectory: data,
             host: host,
@@ -171,6 +189,11 @@ struct Serve: AsyncParsableCommand {
             heartbeatTimeout: .seconds(realtimeHeartbeatTimeout),
             maxPendingBytes: realtimeMaxPendingBytes
         )
+        configuration.mqtt.enabled = !noMQTT
+        configuration.mqtt.host = mqttHost
+        configuration.mqtt.port = mqttPort
+        configuration.mqtt.limits.maximumPacketSize = mqttMaxPacketBytes
+        configuration.mqtt.limits.connectTimeout = .seconds(Int64(mqttConnectTimeout))
         configuration.metrics = MetricsConfiguration(
             access: metricsAccess,
             projectLabel: metricsProjectLabel == "on",

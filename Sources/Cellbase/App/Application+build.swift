@@ -29,13 +29,16 @@ public enum CellbaseBuilder {
     /// once the PostgreSQL pools run.
     ///
     /// - Parameter tracing: where requests and database work report their spans; `nil` traces nothing.
+    /// - Parameter deviceBackend: devices, telemetry storage and commands for the MQTT listener; without
+    ///   one the listener does not start.
     public static func build(
         _ configuration: CellbaseConfiguration,
         logger: Logger = Logger(label: "cellbase"),
         tracing: NodeTracing? = nil,
+        deviceBackend: (any DeviceBackend)? = nil,
         onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
     ) async throws -> (some ApplicationProtocol, CellbaseNode) {
-        try await build(configuration, logger: logger, tracing: tracing, realtime: RealtimeWiring(), onReady: onReady)
+        try await build(configuration, logger: logger, tracing: tracing, realtime: RealtimeWiring(), deviceBackend: deviceBackend, onReady: onReady)
     }
 
     /// What realtime is built from, for tests that replace a part: where row changes are read
@@ -52,6 +55,7 @@ public enum CellbaseBuilder {
         logger: Logger,
         tracing: NodeTracing? = nil,
         realtime wiring: RealtimeWiring,
+        deviceBackend: (any DeviceBackend)? = nil,
         onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
     ) async throws -> (some ApplicationProtocol, CellbaseNode) {
         let fileManager = FileManager.default
@@ -166,6 +170,12 @@ public enum CellbaseBuilder {
         services += postgresClients as [any Service]
         services += [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes] as [any Service]
         if wiring.bus == nil, let sharedBus { services.append(sharedBus) }
+        if configuration.mqtt.enabled, let deviceBackend {
+            services.append(MQTTListener(
+                configuration: configuration.mqtt, host: configuration.host, backend: deviceBackend, eventLoopGroup: eventLoopGroup,
+                metrics: configuration.metrics.access == .off ? nil : metrics.mqtt, logger: logger, onBound: { _ in }
+            ))
+        }
         var app = Application(
             responder: ObservedResponder(
                 router: router.buildResponder(),

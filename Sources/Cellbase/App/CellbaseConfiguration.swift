@@ -28,6 +28,7 @@ public struct CellbaseConfiguration: Sendable {
     public var auth: AuthConfiguration
     public var metrics: MetricsConfiguration
     public var realtime: RealtimeConfiguration
+    public var mqtt = MQTTConfiguration()
 
     public init(
         dataDirectory: String = "./cellbase-data",

@@ -1,0 +1,118 @@
+import CellbaseMQTT
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// The node's MQTT listener: devices connect, publish telemetry and receive commands. A `Service`,
+/// so the node's service group starts it and stops it with the rest.
+///
+/// One child task per connection in a discarding task group; publishes from every connection are
+/// group-committed by one ``MQTTPublishBatcher``, and posted commands reach connections through the
+/// backend's notification stream.
+public final class MQTTListener: Service {
+    private let configuration: MQTTConfiguration
+    private let host: String
+    private let backend: any DeviceBackend
+    private let eventLoopGroup: any EventLoopGroup
+    private let metrics: MQTTMetrics?
+    private let logger: Logger
+    private let onBound: @Sendable (Int) async -> Void
+
+    /// - Parameter onBound: told the bound port once the listener accepts connections.
+    public convenience init(
+        configuration: MQTTConfiguration, host: String, backend: any DeviceBackend, eventLoopGroup: any EventLoopGroup,
+        logger: Logger, onBound: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
+        self.init(
+            configuration: configuration, host: host, backend: backend, eventLoopGroup: eventLoopGroup, metrics: nil, logger: logger,
+            onBound: onBound
+        )
+    }
+
+    init(
+        configuration: MQTTConfiguration, host: String, backend: any DeviceBackend, eventLoopGroup: any EventLoopGroup,
+        metrics: MQTTMetrics?, logger: Logger, onBound: @escaping @Sendable (Int) async -> Void
+    ) {
+        self.configuration = configuration
+        self.host = configuration.host ?? host
+        self.backend = backend
+        self.eventLoopGroup = eventLoopGroup
+        self.metrics = metrics
+        self.logger = logger
+        self.onBound = onBound
+    }
+
+    public func run() async throws {
+        let configuration = configuration
+        let server = try await ServerBootstrap(group: eventLoopGroup)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let parser = MQTTPacketParser(maximumPacketSize: configuration.limits.maximumPacketSize)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(MQTTPacketDecoder(parser: parser)))
+                    return try NIOAsyncChannel<MQTTPacket, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        logger.info("MQTT listening", metadata: ["address": "\(server.channel.localAddress.map { "\($0)" } ?? host)"])
+        await onBound(server.channel.localAddress?.port ?? configuration.port)
+
+        let batcher = MQTTPublishBatcher(
+            backend: backend, maxBatchSize: configuration.maxBatchSize, maxQueued: configuration.maxQueuedPublishes, metrics: metrics,
+            logger: logger
+        )
+        let services = MQTTServerConnection.Services(
+            backend: backend, batcher: batcher, sessions: MQTTSessionRegistry(), devices: MQTTDeviceConnections(),
+            configuration: configuration, metrics: metrics, logger: logger
+        )
+        let pending = PendingConnections(limit: configuration.maxPendingConnections)
+        try await cancelWhenGracefulShutdown {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await batcher.run() }
+                group.addTask {
+                    for await device in self.backend.commandNotifications() {
+                        for connection in services.devices.connections(of: device) { connection.commandsPosted() }
+                    }
+                }
+                try await server.executeThenClose { inbound in
+                    for try await channel in inbound {
+                        guard pending.admit() else {
+                            // Too many sockets are waiting for their CONNECT: this one is closed unread.
+                            try? await channel.executeThenClose { _, _ in }
+                            continue
+                        }
+                        group.addTask {
+                            let connection = MQTTServerConnection(channel: channel.channel, services: services, pending: pending)
+                            await connection.run(channel)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Counts sockets that have not finished their CONNECT, against `MQTTConfiguration.maxPendingConnections`.
+final class PendingConnections: Sendable {
+    private let count = Mutex(0)
+    private let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func admit() -> Bool {
+        count.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func release() {
+        count.withLock { $0 -= 1 }
+    }
+}
