@@ -86,6 +86,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("realtime-heartbeat-timeout"), help: "Seconds of silence after which a realtime socket is closed.")
     var realtimeHeartbeatTimeout = 60
 
+    @Option(name: .customLong("telemetry-partition-hours"), help: "Width of the time partitions of projects whose telemetry this node sets up: 1, 2, 3, 4, 6, 8, 12 hours or whole days (24, 48, … up to 744).")
+    var telemetryPartitionHours = 24
+
+    @Option(name: .customLong("telemetry-retention-days"), help: "Days of telemetry points a project keeps until it sets its own (PATCH /telemetry/v1/settings).")
+    var telemetryRetentionDays = 30
+
     @Option(name: .customLong("realtime-max-pending-bytes"), help: "Bytes queued for one realtime client before it is disconnected as not reading.")
     var realtimeMaxPendingBytes = 4 << 20
 
@@ -143,6 +149,12 @@ struct Serve: AsyncParsableCommand {
         guard realtimeMaxPendingBytes >= RealtimeConfiguration.maxFrameBytes else {
             throw ValidationError("--realtime-max-pending-bytes must be at least \(RealtimeConfiguration.maxFrameBytes), the largest message")
         }
+        guard PartitionLayout(hours: telemetryPartitionHours) != nil else {
+            throw ValidationError("--telemetry-partition-hours is 1, 2, 3, 4, 6, 8, 12, or a whole number of days in hours up to 744")
+        }
+        guard (1...TelemetryConfiguration.maxRetentionDays).contains(telemetryRetentionDays) else {
+            throw ValidationError("--telemetry-retention-days is 1 to \(TelemetryConfiguration.maxRetentionDays)")
+        }
         var configuration = CellbaseConfiguration(
             dataDirectory: data,
             host: host,
@@ -171,6 +183,7 @@ struct Serve: AsyncParsableCommand {
             heartbeatTimeout: .seconds(realtimeHeartbeatTimeout),
             maxPendingBytes: realtimeMaxPendingBytes
         )
+        configuration.telemetry = TelemetryConfiguration(partitionHours: telemetryPartitionHours, defaultRetentionDays: telemetryRetentionDays)
         configuration.metrics = MetricsConfiguration(
             access: metricsAccess,
             projectLabel: metricsProjectLabel == "on",

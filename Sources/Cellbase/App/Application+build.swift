@@ -17,6 +17,8 @@ public struct CellbaseNode: Sendable {
     let projects: ProjectService
     /// Every project's committed row changes, for realtime and whatever else follows the log.
     let changes: ChangeFeed
+    /// Devices, their time series and commands; the MQTT listener's `DeviceBackend`.
+    let telemetry: TelemetryService
 
     /// The project `default`, once the node has started.
     public var defaultProject: Project? { directory.project(named: "default") }
@@ -95,6 +97,7 @@ public enum CellbaseBuilder {
         var shards: [String: any Shard] = ["local": localShard]
         var authDatabases: [String: any AuthDatabase] = ["local": localShard]
         var changeLogs: [String: any ChangeLog] = ["local": localShard]
+        var telemetryDatabases: [String: any TelemetryDatabase] = ["local": localShard]
         for (name, url) in configuration.postgresShards.sorted(by: { $0.key < $1.key }) {
             guard name != "local" else { throw ConfigurationError("the shard name 'local' is the embedded SQLite shard") }
             let shard = PostgresShard(
@@ -105,6 +108,7 @@ public enum CellbaseBuilder {
             shards[name] = shard
             authDatabases[name] = shard
             changeLogs[name] = shard
+            telemetryDatabases[name] = shard
         }
         guard shards[configuration.defaultShard] != nil else {
             throw ConfigurationError("--default-shard \(configuration.defaultShard) is not a configured shard (\(shards.keys.sorted().joined(separator: ", ")))")
@@ -113,7 +117,11 @@ public enum CellbaseBuilder {
         let directory = ProjectDirectory(store: control)
         let projects = ProjectService(directory: directory, shards: shards, defaultShard: configuration.defaultShard, logger: logger)
         let changes = ChangeFeed(logs: changeLogs, configuration: .init(pollInterval: configuration.changePollInterval), logger: logger)
-        let node = CellbaseNode(configuration: configuration, adminToken: adminToken, directory: directory, projects: projects, changes: changes)
+        let telemetry = TelemetryService(
+            configuration: configuration.telemetry, directory: directory, databases: telemetryDatabases,
+            metrics: configuration.metrics.access == .off ? nil : metrics.telemetry
+        )
+        let node = CellbaseNode(configuration: configuration, adminToken: adminToken, directory: directory, projects: projects, changes: changes, telemetry: telemetry)
 
         let router = Router(context: CellbaseRequestContext.self)
         HealthController(control: control, shards: shards.values.sorted { $0.name < $1.name }).addRoutes(to: router)
@@ -141,6 +149,8 @@ public enum CellbaseBuilder {
                 .add(middleware: APIKeyMiddleware(directory: directory, shape: .gotrue))
                 .group(context: ProjectRequestContext.self)
         )
+
+        TelemetryController(telemetry: telemetry, maxBodySize: configuration.maxBodySize).addRoutes(to: router.group("telemetry/v1"))
 
         let hub = RealtimeHub(
             bus: wiring.bus ?? sharedBus ?? InProcessRealtimeBus(),

@@ -28,6 +28,8 @@ public struct CellbaseConfiguration: Sendable {
     public var auth: AuthConfiguration
     public var metrics: MetricsConfiguration
     public var realtime: RealtimeConfiguration
+    /// Telemetry partitioning and retention defaults.
+    public var telemetry = TelemetryConfiguration()
 
     public init(
         dataDirectory: String = "./cellbase-data",
