@@ -17,18 +17,23 @@ struct AdminConnection: ParsableArguments {
     var adminToken: String?
 
     func request(_ method: HTTPMethod, _ path: String, body: [String: String]? = nil) async throws -> (status: Int, body: String) {
-        guard let base = url ?? StatusFile.read(in: data)?.url else {
-            throw ValidationError("No running node found in \(data); start `cellbase serve` or pass --url")
-        }
         guard let token = adminToken ?? AdminToken.load(from: data) else {
             throw ValidationError("No admin token in \(data); pass --admin-token")
         }
+        return try await send(method, path, bearer: token, body: try body.map { try JSONEncoder().encode($0) })
+    }
+
+    /// One JSON request to the node with `Authorization: Bearer <bearer>`.
+    func send(_ method: HTTPMethod, _ path: String, bearer: String, body: Data?) async throws -> (status: Int, body: String) {
+        guard let base = url ?? StatusFile.read(in: data)?.url else {
+            throw ValidationError("No running node found in \(data); start `cellbase serve` or pass --url")
+        }
         var request = HTTPClientRequest(url: base + path)
         request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "Authorization", value: "Bearer \(bearer)")
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+            request.body = .bytes(ByteBuffer(bytes: body))
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)

@@ -51,6 +51,7 @@ struct BenchCommand: AsyncParsableCommand {
         logger.logLevel = .warning
         let (started, ready) = AsyncStream.makeStream(of: BenchTarget.self)
         var configuration = CellbaseConfiguration(dataDirectory: dataDirectory, port: 0)
+        configuration.mqtt.port = 0
         if options.scenario == .realtimeFanout {
             // The run is the only client: the per-project realtime quotas would refuse the load it was asked for.
             configuration.realtime.maxConnections = max(configuration.realtime.maxConnections, options.connections + 1)

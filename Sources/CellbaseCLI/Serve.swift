@@ -99,6 +99,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("realtime-heartbeat-timeout"), help: "Seconds of silence after which a realtime socket is closed.")
     var realtimeHeartbeatTimeout = 60
 
+    @Option(name: .customLong("telemetry-partition-hours"), help: "Width of the time partitions of projects whose telemetry this node sets up: 1, 2, 3, 4, 6, 8, 12 hours or whole days (24, 48, … up to 744).")
+    var telemetryPartitionHours = 24
+
+    @Option(name: .customLong("telemetry-retention-days"), help: "Days of telemetry points a project keeps until it sets its own (PATCH /telemetry/v1/settings).")
+    var telemetryRetentionDays = 30
+
     @Option(name: .customLong("realtime-max-pending-bytes"), help: "Bytes queued for one realtime client before it is disconnected as not reading.")
     var realtimeMaxPendingBytes = 4 << 20
 
@@ -161,6 +167,12 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--mqtt-max-packet-bytes is 64 to \(MQTTLimits.maximumPacketSize)")
         }
         guard mqttConnectTimeout >= 1 else { throw ValidationError("--mqtt-connect-timeout must be positive") }
+        guard PartitionLayout(hours: telemetryPartitionHours) != nil else {
+            throw ValidationError("--telemetry-partition-hours is 1, 2, 3, 4, 6, 8, 12, or a whole number of days in hours up to 744")
+        }
+        guard (1...TelemetryConfiguration.maxRetentionDays).contains(telemetryRetentionDays) else {
+            throw ValidationError("--telemetry-retention-days is 1 to \(TelemetryConfiguration.maxRetentionDays)")
+        }
         var configuration = CellbaseConfiguration(
             dataDirectory: data,
             host: host,
@@ -194,6 +206,7 @@ struct Serve: AsyncParsableCommand {
         configuration.mqtt.port = mqttPort
         configuration.mqtt.limits.maximumPacketSize = mqttMaxPacketBytes
         configuration.mqtt.limits.connectTimeout = .seconds(Int64(mqttConnectTimeout))
+        configuration.telemetry = TelemetryConfiguration(partitionHours: telemetryPartitionHours, defaultRetentionDays: telemetryRetentionDays)
         configuration.metrics = MetricsConfiguration(
             access: metricsAccess,
             projectLabel: metricsProjectLabel == "on",
@@ -234,6 +247,7 @@ struct Serve: AsyncParsableCommand {
         let dataDirectory = configuration.dataDirectory
         let (app, _) = try await CellbaseBuilder.build(configuration, logger: logger, tracing: nodeTracing) { node, port in
             var lines = ["Cellbase is running at http://\(host):\(port)"]
+            if let mqttPort = node.mqttPort { lines.append("  MQTT:             mqtt://\(mqttHost ?? host):\(mqttPort)") }
             lines.append("  admin token: \(AdminToken.path(in: dataDirectory))")
             if let project = node.defaultProject {
                 lines.append("  project:          \(project.name) (ref \(project.ref), shard \(project.shard))")

@@ -21,6 +21,7 @@ struct Status: AsyncParsableCommand {
         }
 
         var url: String
+        var mqtt: String?
         var admin_token: String
         var projects: [ProjectEntry]
     }
@@ -32,6 +33,7 @@ struct Status: AsyncParsableCommand {
         let projects = try await ControlSnapshot.projects(dataDirectory: data, controlURL: status.control)
         let output = Output(
             url: status.url,
+            mqtt: status.mqtt,
             admin_token: token,
             projects: projects.map { .init(ref: $0.ref, name: $0.name, anon_key: $0.anonKey, service_role_key: $0.serviceRoleKey, shard: $0.shard) }
         )
@@ -41,6 +43,7 @@ struct Status: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
         } else {
             print("url:         \(output.url)")
+            if let mqtt = output.mqtt { print("mqtt:        \(mqtt)") }
             print("admin token: \(output.admin_token)")
             for project in output.projects {
                 print("project \(project.name) (ref \(project.ref), shard \(project.shard))")

@@ -177,16 +177,13 @@ func withMQTTListener(
 ) async throws {
     var logger = Logger(label: "cellbase.test.mqtt")
     logger.logLevel = .warning
-    let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-    let listener = MQTTListener(
+    let listener = try await MQTTListener.bind(
         configuration: configuration, host: "127.0.0.1", backend: backend, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
-        logger: logger, onBound: { portContinuation.yield($0) }
+        logger: logger
     )
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await listener.run() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
-        try await body(port)
+        try await body(listener.port)
         group.cancelAll()
     }
 }

@@ -57,6 +57,7 @@ struct TestNode {
 
     func configuration() throws -> CellbaseConfiguration {
         var configuration = CellbaseConfiguration(dataDirectory: dataDirectory, port: 0)
+        configuration.mqtt.port = 0
         configuration.maxBodySize = 1024 * 1024
         configuration.auth = auth
         configuration.metrics = metrics

@@ -17,6 +17,10 @@ public struct CellbaseNode: Sendable {
     let projects: ProjectService
     /// Every project's committed row changes, for realtime and whatever else follows the log.
     let changes: ChangeFeed
+    /// Devices, their time series and commands; the MQTT listener's `DeviceBackend`.
+    let telemetry: TelemetryService
+    /// The port the MQTT listener is bound to; `nil` when the node opens none.
+    public let mqttPort: Int?
 
     /// The project `default`, once the node has started.
     public var defaultProject: Project? { directory.project(named: "default") }
@@ -29,8 +33,8 @@ public enum CellbaseBuilder {
     /// once the PostgreSQL pools run.
     ///
     /// - Parameter tracing: where requests and database work report their spans; `nil` traces nothing.
-    /// - Parameter deviceBackend: devices, telemetry storage and commands for the MQTT listener; without
-    ///   one the listener does not start.
+    /// - Parameter deviceBackend: devices, telemetry storage and commands for the MQTT listener in
+    ///   place of the node's own telemetry service (tests use one in memory).
     public static func build(
         _ configuration: CellbaseConfiguration,
         logger: Logger = Logger(label: "cellbase"),
@@ -61,7 +65,6 @@ public enum CellbaseBuilder {
         let fileManager = FileManager.default
         try fileManager.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         let adminToken = try AdminToken.loadOrCreate(in: configuration.dataDirectory)
-        try StatusFile.write(StatusFile.Contents(url: configuration.url, control: configuration.controlURL), in: configuration.dataDirectory)
 
         let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
         let threadPool = NIOThreadPool.singleton
@@ -99,6 +102,7 @@ public enum CellbaseBuilder {
         var shards: [String: any Shard] = ["local": localShard]
         var authDatabases: [String: any AuthDatabase] = ["local": localShard]
         var changeLogs: [String: any ChangeLog] = ["local": localShard]
+        var telemetryDatabases: [String: any TelemetryDatabase] = ["local": localShard]
         for (name, url) in configuration.postgresShards.sorted(by: { $0.key < $1.key }) {
             guard name != "local" else { throw ConfigurationError("the shard name 'local' is the embedded SQLite shard") }
             let shard = PostgresShard(
@@ -109,6 +113,7 @@ public enum CellbaseBuilder {
             shards[name] = shard
             authDatabases[name] = shard
             changeLogs[name] = shard
+            telemetryDatabases[name] = shard
         }
         guard shards[configuration.defaultShard] != nil else {
             throw ConfigurationError("--default-shard \(configuration.defaultShard) is not a configured shard (\(shards.keys.sorted().joined(separator: ", ")))")
@@ -117,7 +122,22 @@ public enum CellbaseBuilder {
         let directory = ProjectDirectory(store: control)
         let projects = ProjectService(directory: directory, shards: shards, defaultShard: configuration.defaultShard, logger: logger)
         let changes = ChangeFeed(logs: changeLogs, configuration: .init(pollInterval: configuration.changePollInterval), logger: logger)
-        let node = CellbaseNode(configuration: configuration, adminToken: adminToken, directory: directory, projects: projects, changes: changes)
+        let telemetry = TelemetryService(
+            configuration: configuration.telemetry, directory: directory, databases: telemetryDatabases,
+            metrics: configuration.metrics.access == .off ? nil : metrics.telemetry
+        )
+        let mqttListener: MQTTListener? = configuration.mqtt.enabled ? try await MQTTListener.bind(
+            configuration: configuration.mqtt, host: configuration.host, backend: deviceBackend ?? telemetry, eventLoopGroup: eventLoopGroup,
+            metrics: configuration.metrics.access == .off ? nil : metrics.mqtt, logger: logger
+        ) : nil
+        try StatusFile.write(
+            StatusFile.Contents(url: configuration.url, control: configuration.controlURL, mqtt: mqttListener.map { "mqtt://\(configuration.mqtt.host ?? configuration.host):\($0.port)" }),
+            in: configuration.dataDirectory
+        )
+        let node = CellbaseNode(
+            configuration: configuration, adminToken: adminToken, directory: directory, projects: projects, changes: changes,
+            telemetry: telemetry, mqttPort: mqttListener?.port
+        )
 
         let router = Router(context: CellbaseRequestContext.self)
         HealthController(control: control, shards: shards.values.sorted { $0.name < $1.name }).addRoutes(to: router)
@@ -146,6 +166,8 @@ public enum CellbaseBuilder {
                 .group(context: ProjectRequestContext.self)
         )
 
+        TelemetryController(telemetry: telemetry, maxBodySize: configuration.maxBodySize).addRoutes(to: router.group("telemetry/v1"))
+
         let hub = RealtimeHub(
             bus: wiring.bus ?? sharedBus ?? InProcessRealtimeBus(),
             changeSource: wiring.changeSource ?? changes,
@@ -170,12 +192,7 @@ public enum CellbaseBuilder {
         services += postgresClients as [any Service]
         services += [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes] as [any Service]
         if wiring.bus == nil, let sharedBus { services.append(sharedBus) }
-        if configuration.mqtt.enabled, let deviceBackend {
-            services.append(MQTTListener(
-                configuration: configuration.mqtt, host: configuration.host, backend: deviceBackend, eventLoopGroup: eventLoopGroup,
-                metrics: configuration.metrics.access == .off ? nil : metrics.mqtt, logger: logger, onBound: { _ in }
-            ))
-        }
+        if let mqttListener { services.append(mqttListener) }
         var app = Application(
             responder: ObservedResponder(
                 router: router.buildResponder(),

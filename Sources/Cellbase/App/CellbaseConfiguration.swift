@@ -29,6 +29,8 @@ public struct CellbaseConfiguration: Sendable {
     public var metrics: MetricsConfiguration
     public var realtime: RealtimeConfiguration
     public var mqtt = MQTTConfiguration()
+    /// Telemetry partitioning and retention defaults.
+    public var telemetry = TelemetryConfiguration()
 
     public init(
         dataDirectory: String = "./cellbase-data",

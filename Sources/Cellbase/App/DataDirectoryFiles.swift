@@ -43,6 +43,8 @@ public enum StatusFile {
     public struct Contents: Codable, Sendable {
         public var url: String
         public var control: String?
+        /// `mqtt://host:port` of the node's MQTT listener; absent when it opens none.
+        public var mqtt: String?
     }
 
     public static func path(in dataDirectory: String) -> String { dataDirectory + "/cellbase.json" }

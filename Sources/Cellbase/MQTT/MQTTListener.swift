@@ -12,40 +12,30 @@ import Synchronization
 /// group-committed by one ``MQTTPublishBatcher``, and posted commands reach connections through the
 /// backend's notification stream.
 public final class MQTTListener: Service {
+    typealias ServerChannel = NIOAsyncChannel<NIOAsyncChannel<MQTTPacket, ByteBuffer>, Never>
+
     private let configuration: MQTTConfiguration
-    private let host: String
+    private let server: ServerChannel
     private let backend: any DeviceBackend
-    private let eventLoopGroup: any EventLoopGroup
     private let metrics: MQTTMetrics?
     private let logger: Logger
-    private let onBound: @Sendable (Int) async -> Void
+    /// The port the listener is bound to: the configured one, or the one picked for port 0.
+    public let port: Int
 
-    /// - Parameter onBound: told the bound port once the listener accepts connections.
-    public convenience init(
+    /// Binds the listening socket, so that a port in use fails the node's start and the bound port
+    /// is known before anything runs; connections are accepted once the service runs.
+    public static func bind(
         configuration: MQTTConfiguration, host: String, backend: any DeviceBackend, eventLoopGroup: any EventLoopGroup,
-        logger: Logger, onBound: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) {
-        self.init(
-            configuration: configuration, host: host, backend: backend, eventLoopGroup: eventLoopGroup, metrics: nil, logger: logger,
-            onBound: onBound
-        )
+        logger: Logger
+    ) async throws -> MQTTListener {
+        try await bind(configuration: configuration, host: host, backend: backend, eventLoopGroup: eventLoopGroup, metrics: nil, logger: logger)
     }
 
-    init(
+    static func bind(
         configuration: MQTTConfiguration, host: String, backend: any DeviceBackend, eventLoopGroup: any EventLoopGroup,
-        metrics: MQTTMetrics?, logger: Logger, onBound: @escaping @Sendable (Int) async -> Void
-    ) {
-        self.configuration = configuration
-        self.host = configuration.host ?? host
-        self.backend = backend
-        self.eventLoopGroup = eventLoopGroup
-        self.metrics = metrics
-        self.logger = logger
-        self.onBound = onBound
-    }
-
-    public func run() async throws {
-        let configuration = configuration
+        metrics: MQTTMetrics?, logger: Logger
+    ) async throws -> MQTTListener {
+        let host = configuration.host ?? host
         let server = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -58,8 +48,24 @@ public final class MQTTListener: Service {
                 }
             }
         logger.info("MQTT listening", metadata: ["address": "\(server.channel.localAddress.map { "\($0)" } ?? host)"])
-        await onBound(server.channel.localAddress?.port ?? configuration.port)
+        return MQTTListener(
+            configuration: configuration, server: server, port: server.channel.localAddress?.port ?? configuration.port,
+            backend: backend, metrics: metrics, logger: logger
+        )
+    }
 
+    private init(configuration: MQTTConfiguration, server: ServerChannel, port: Int, backend: any DeviceBackend, metrics: MQTTMetrics?, logger: Logger) {
+        self.configuration = configuration
+        self.server = server
+        self.port = port
+        self.backend = backend
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let configuration = configuration
+        let server = server
         let batcher = MQTTPublishBatcher(
             backend: backend, maxBatchSize: configuration.maxBatchSize, maxQueued: configuration.maxQueuedPublishes, metrics: metrics,
             logger: logger
@@ -69,25 +75,31 @@ public final class MQTTListener: Service {
             configuration: configuration, metrics: metrics, logger: logger
         )
         let pending = PendingConnections(limit: configuration.maxPendingConnections)
-        try await cancelWhenGracefulShutdown {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await batcher.run() }
-                group.addTask {
-                    for await device in self.backend.commandNotifications() {
-                        for connection in services.devices.connections(of: device) { connection.commandsPosted() }
-                    }
+        do {
+            try await cancelWhenGracefulShutdown { try await self.serve(server, batcher: batcher, services: services, pending: pending) }
+        } catch is CancellationError where Task.isShuttingDownGracefully {
+            // The node is stopping: the connections are closed, which is how the listener ends.
+        }
+    }
+
+    private func serve(_ server: ServerChannel, batcher: MQTTPublishBatcher, services: MQTTServerConnection.Services, pending: PendingConnections) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await batcher.run() }
+            group.addTask {
+                for await device in self.backend.commandNotifications() {
+                    for connection in services.devices.connections(of: device) { connection.commandsPosted() }
                 }
-                try await server.executeThenClose { inbound in
-                    for try await channel in inbound {
-                        guard pending.admit() else {
-                            // Too many sockets are waiting for their CONNECT: this one is closed unread.
-                            try? await channel.executeThenClose { _, _ in }
-                            continue
-                        }
-                        group.addTask {
-                            let connection = MQTTServerConnection(channel: channel.channel, services: services, pending: pending)
-                            await connection.run(channel)
-                        }
+            }
+            try await server.executeThenClose { inbound in
+                for try await channel in inbound {
+                    guard pending.admit() else {
+                        // Too many sockets are waiting for their CONNECT: this one is closed unread.
+                        try? await channel.executeThenClose { _, _ in }
+                        continue
+                    }
+                    group.addTask {
+                        let connection = MQTTServerConnection(channel: channel.channel, services: services, pending: pending)
+                        await connection.run(channel)
                     }
                 }
             }

@@ -16,6 +16,7 @@ final class NodeMetrics: Sendable {
     let auth: AuthMetrics
     let realtime: RealtimeMetrics
     let mqtt: MQTTMetrics
+    let telemetry: TelemetryMetrics
     private let registry: PrometheusCollectorRegistry
     private let localShard: SQLiteShard
     private let sqliteOpenDatabases: Gauge
@@ -28,6 +29,7 @@ final class NodeMetrics: Sendable {
         auth = AuthMetrics(registry: registry, projectLabels: projectLabels)
         realtime = RealtimeMetrics(registry: registry)
         mqtt = MQTTMetrics(registry: registry)
+        telemetry = TelemetryMetrics(registry: registry)
         self.localShard = localShard
         sqliteOpenDatabases = registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "cellbase", subsystem: "sqlite", metricName: "open_databases", unitName: "",

@@ -137,6 +137,16 @@ struct SQLiteRow {
     func integer(_ column: Int) -> Int? {
         isNull(column) ? nil : Int(sqlite_nio_sqlite3_column_int64(statement, Int32(column)))
     }
+
+    /// The cell as the type SQLite stored it in (a REAL stays a double, unlike through `text`).
+    func value(_ column: Int) -> SQLValue {
+        switch sqlite_nio_sqlite3_column_type(statement, Int32(column)) {
+        case SQLITE_INTEGER: .integer(sqlite_nio_sqlite3_column_int64(statement, Int32(column)))
+        case SQLITE_FLOAT: .double(sqlite_nio_sqlite3_column_double(statement, Int32(column)))
+        case SQLITE_NULL: .null
+        default: text(column).map(SQLValue.text) ?? .null
+        }
+    }
 }
 
 /// An error SQLite reported: its (extended) result code and message.
