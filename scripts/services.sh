@@ -92,13 +92,16 @@ ensure_python_env() {
 
 CELLBASE_PIDS=()
 
-# Starts `cellbase serve` in the background: start_cellbase NAME DATA_DIR [flags...]; sets CELLBASE_URL_<NAME>.
+# Starts `cellbase serve` in the background: start_cellbase NAME DATA_DIR [flags...]; sets
+# CELLBASE_URL_<NAME> and CELLBASE_MQTT_PORT_<NAME> (each node gets a free MQTT port of its own).
 start_cellbase() {
     local name=$1 data=$2
     shift 2
-    local port
+    local port mqtt_port
     port=$(free_port)
-    "$CELLBASE_BIN" serve --data "$data" --port "$port" "$@" >"$CELLBASE_TMP/cellbase-$name.log" 2>&1 &
+    mqtt_port=$(free_port)
+    export "CELLBASE_MQTT_PORT_$name=$mqtt_port"
+    "$CELLBASE_BIN" serve --data "$data" --port "$port" --mqtt-port "$mqtt_port" "$@" >"$CELLBASE_TMP/cellbase-$name.log" 2>&1 &
     CELLBASE_PIDS+=($!)
     for _ in $(seq 1 200); do
         if curl -fsS "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1; then
