@@ -8,9 +8,6 @@ public enum Bench {
     public static let defaultReadRatio = 0.9
 
     public static func run(_ options: BenchOptions, target: BenchTarget, progress: (@Sendable (ProgressSample) -> Void)? = nil) async throws -> BenchReport {
-        if let reason = options.scenario.unavailableReason {
-            throw BenchSetupError("\(options.scenario.rawValue) is not available yet: \(reason)")
-        }
         let setup = BenchSetup(target: target)
         let plan = options.plan(host: target.url.host, port: target.url.port)
         let host = target.url.authority
@@ -52,7 +49,7 @@ public enum Bench {
                 result: LoadResult(seconds: fanout.seconds), capacity: nil, fanout: fanout
             )
         case .mqttPublish:
-            let address = BrokerAddress(host: target.url.host, port: options.mqttPort ?? BenchOptions.defaultMQTTPort)
+            let address = BrokerAddress(host: target.url.host, port: options.mqttPort ?? target.mqttPort ?? BenchOptions.defaultMQTTPort)
             let devices = try await setup.prepareDevices(options.connections)
             let ref = try setup.projectRef()
             let clients = devices.map { device in

@@ -22,17 +22,8 @@ public enum Scenario: String, CaseIterable, Sendable, ExpressibleByArgument {
         }
     }
 
-    /// Why the scenario cannot run yet, for those whose capability the node does not have.
-    public var unavailableReason: String? {
-        switch self {
-        case .restRead, .restWrite, .restMixed, .authRefresh, .realtimeFanout, .mqttPublish, .httpIngest: nil
-        }
-    }
-
     public static var allValueDescriptions: [String: String] {
-        Dictionary(uniqueKeysWithValues: allCases.map { scenario in
-            (scenario.rawValue, scenario.unavailableReason == nil ? scenario.summary : "not yet available: \(scenario.summary)")
-        })
+        Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0.summary) })
     }
 }
 
@@ -139,9 +130,6 @@ public struct BenchOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        if let reason = scenario.unavailableReason {
-            throw ValidationError("\(scenario.rawValue) is not available yet: \(reason)")
-        }
         guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
         if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number of requests per second") }
         guard duration > 0, duration.isFinite else { throw ValidationError("--duration must be a positive number of seconds") }

@@ -12,12 +12,15 @@ public struct BenchTarget: Sendable {
     public var serviceKey: String?
     /// The node's admin token, when given: the bench table is created through a migration.
     public var adminToken: String?
+    /// The node's MQTT port, when known: mqtt-publish connects to it unless `--mqtt-port` says otherwise.
+    public var mqttPort: Int?
 
-    public init(url: NodeURL, apiKey: String, serviceKey: String? = nil, adminToken: String? = nil) {
+    public init(url: NodeURL, apiKey: String, serviceKey: String? = nil, adminToken: String? = nil, mqttPort: Int? = nil) {
         self.url = url
         self.apiKey = apiKey
         self.serviceKey = serviceKey
         self.adminToken = adminToken
+        self.mqttPort = mqttPort
     }
 
     /// The key for writes: the service role's when given, so a table with row-level security

@@ -61,7 +61,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let (app, _) = try await CellbaseBuilder.build(configuration, logger: logger) { node, port in
             if let project = node.defaultProject, let url = try? NodeURL(parsing: "http://127.0.0.1:\(port)") {
-                ready.yield(BenchTarget(url: url, apiKey: project.anonKey, serviceKey: project.serviceRoleKey, adminToken: node.adminToken))
+                ready.yield(BenchTarget(
+                    url: url, apiKey: project.anonKey, serviceKey: project.serviceRoleKey, adminToken: node.adminToken, mqttPort: node.mqttPort
+                ))
             }
             ready.finish()
         }
