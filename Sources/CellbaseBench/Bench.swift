@@ -99,13 +99,16 @@ public enum Bench {
     ) async throws -> BenchReport {
         let plan = MQTTPublishPlan(
             load: options.plan(host: address.host, port: address.port), clients: clients, version: options.mqttVersion,
-            payload: telemetryPayload, relay: relay
+            payload: telemetryPayload, relay: relay, idle: options.idle
         )
         let run = try await MQTTPublishLoad.run(plan, progress: progress)
         return BenchReport(
             scenario: options.scenario, url: url, connections: options.connections, rate: options.rate, readRatio: nil,
             warmupSeconds: options.warmup, durationSeconds: options.duration, result: run.load, capacity: options.capacity,
-            mqtt: MQTTRunSummary(address: address, version: options.mqttVersion, acknowledged: run.acknowledged, relayed: run.relayed)
+            mqtt: MQTTRunSummary(
+                address: address, version: options.mqttVersion, acknowledged: run.acknowledged, relayed: run.relayed,
+                idle: options.idle, connected: run.connected, stillConnected: run.stillConnected
+            )
         )
     }
 

@@ -84,7 +84,7 @@ public struct BenchOptions: ParsableArguments {
     )
     public var sourceAddresses: SourceAddresses?
 
-    @Flag(help: "realtime-fanout only: open and join the subscribers, hold them for --duration with heartbeats only, and report how many stayed joined.")
+    @Flag(help: "realtime-fanout and mqtt-publish: open (and join) the connections, hold them for --duration with heartbeats or pings only, and report how many stayed.")
     public var idle = false
 
     @Option(name: .customLong("mqtt-port"), help: "mqtt-publish only: the node's MQTT port (with --url; default 1883).")
@@ -137,9 +137,14 @@ public struct BenchOptions: ParsableArguments {
         guard rows >= 1 else { throw ValidationError("--rows must be at least 1") }
         if scenario != .realtimeFanout {
             guard sourceAddresses == nil else { throw ValidationError("--source-addresses is for realtime-fanout") }
-            guard !idle else { throw ValidationError("--idle is for realtime-fanout") }
+            guard !idle || scenario == .mqttPublish else { throw ValidationError("--idle is for realtime-fanout and mqtt-publish") }
         } else if capacity != nil {
             throw ValidationError("--capacity plans from HTTP throughput; it does not apply to realtime-fanout")
+        }
+        if idle, scenario == .mqttPublish {
+            guard rate == nil, capacity == nil, mqttBroker == nil else {
+                throw ValidationError("--idle holds connections that publish nothing: --rate, --capacity and --mqtt-broker do not apply")
+            }
         }
         if scenario != .mqttPublish {
             guard mqttPort == nil, mqttBroker == nil, mqttVersion == .v311 else {

@@ -9,12 +9,24 @@ public struct MQTTRunSummary: Sendable {
     public var acknowledged: Int
     /// Of the publishes, those the relay subscriber received; `nil` without one.
     public var relayed: Int?
+    /// The connections were only held, publishing nothing.
+    public var idle: Bool
+    /// CONNECTs accepted over the whole run.
+    public var connected: Int
+    /// Connections still open at the end of the window.
+    public var stillConnected: Int
 
-    public init(address: BrokerAddress, version: MQTTVersion, acknowledged: Int, relayed: Int?) {
+    public init(
+        address: BrokerAddress, version: MQTTVersion, acknowledged: Int, relayed: Int?, idle: Bool = false, connected: Int = 0,
+        stillConnected: Int = 0
+    ) {
         self.address = address
         self.version = version
         self.acknowledged = acknowledged
         self.relayed = relayed
+        self.idle = idle
+        self.connected = connected
+        self.stillConnected = stillConnected
     }
 }
 
@@ -71,6 +83,15 @@ public struct BenchReport: Sendable {
         func row(_ name: String, _ value: String) { lines.append(name.padding(to: 14) + value) }
         if let fanout {
             fanoutRows(fanout, row: row)
+            return lines.map { $0.trailingSpacesTrimmed }.joined(separator: "\n") + "\n"
+        }
+        if let mqtt, mqtt.idle {
+            row("scenario", scenario.rawValue + ", idle")
+            row("target", "\(target), MQTT \(mqtt.version.rawValue), \(connections) connection\(connections == 1 ? "" : "s")")
+            row("connected", "\(Self.grouped(Double(mqtt.connected))) CONNECTs accepted")
+            row("held", "\(Self.fixed(durationSeconds, 1)) s after \(Self.fixed(warmupSeconds, 1)) s to connect, pings only")
+            row("still open", Self.grouped(Double(mqtt.stillConnected)))
+            row("errors", errorSummary)
             return lines.map { $0.trailingSpacesTrimmed }.joined(separator: "\n") + "\n"
         }
         let latency = result.summary
@@ -155,7 +176,9 @@ public struct BenchReport: Sendable {
                     missing_deliveries: fanout.missingDeliveries, deliveries_per_second: Self.rounded(fanout.deliveriesPerSecond, 1)
                 )
             },
-            mqtt: mqtt.map { .init(version: $0.version.rawValue, acknowledged: $0.acknowledged, relayed: $0.relayed) },
+            mqtt: mqtt.map {
+                .init(version: $0.version.rawValue, acknowledged: $0.acknowledged, relayed: $0.relayed, idle: $0.idle, connected: $0.connected, still_connected: $0.stillConnected)
+            },
             capacity: capacity.map { plan in
                 .init(peak: plan.peak, growth: plan.growth, safety: plan.safety, required: plan.requiredThroughput,
                       nodes: plan.nodes(measuredThroughput: result.successThroughput))
@@ -182,6 +205,9 @@ public struct BenchReport: Sendable {
             var version: String
             var acknowledged: Int
             var relayed: Int?
+            var idle: Bool
+            var connected: Int
+            var still_connected: Int
         }
 
         struct Capacity: Encodable {

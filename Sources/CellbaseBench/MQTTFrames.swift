@@ -66,6 +66,10 @@ enum MQTTFrames {
         return packet(0x40, body)
     }
 
+    static func pingreq() -> ByteBuffer {
+        packet(0xC0, ByteBuffer())
+    }
+
     static func disconnect() -> ByteBuffer {
         packet(0xE0, ByteBuffer())
     }

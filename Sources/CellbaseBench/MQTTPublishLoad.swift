@@ -28,14 +28,17 @@ public struct MQTTPublishPlan: Sendable {
     /// A subscriber that must receive every publish: a broker's PUBACK says nothing about
     /// delivery, so a relay run checks it. `nil` when the target stores rather than relays.
     public var relay: MQTTClientIdentity?
+    /// Connect and hold the connections, pinging, without publishing.
+    public var idle: Bool
 
-    public init(load: LoadPlan, clients: [MQTTClientIdentity], version: MQTTVersion, payload: ByteBuffer, relay: MQTTClientIdentity?) {
+    public init(load: LoadPlan, clients: [MQTTClientIdentity], version: MQTTVersion, payload: ByteBuffer, relay: MQTTClientIdentity?, idle: Bool = false) {
         precondition(clients.count == load.connections, "one client identity per connection")
         self.load = load
         self.clients = clients
         self.version = version
         self.payload = payload
         self.relay = relay
+        self.idle = idle
     }
 }
 
@@ -47,6 +50,10 @@ public struct MQTTPublishResult: Sendable {
     public var acknowledged: Int
     /// Publishes the relay subscriber received over the whole run; `nil` without one.
     public var relayed: Int?
+    /// CONNECTs accepted over the whole run.
+    public var connected: Int
+    /// Connections still open at the end of the window.
+    public var stillConnected: Int
 }
 
 /// `mqtt-publish`: every connection publishes QoS 1 telemetry and times each publish to its PUBACK.
@@ -66,7 +73,7 @@ public enum MQTTPublishLoad {
         }
         defer { relayChannel?.close(promise: nil) }
         let load = await LoadGenerator.runSlots(plan.load, group: group, progress: progress, initialState: { plan.clients[$0] }) { slot, client, finished in
-            MQTTPublisher(client: client, version: plan.version, payload: plan.payload, slot: slot, counts: counts, finished: finished)
+            MQTTPublisher(client: client, version: plan.version, payload: plan.payload, idle: plan.idle, slot: slot, counts: counts, finished: finished)
         }
         var relayed: Int?
         if relayChannel != nil {
@@ -76,7 +83,10 @@ public enum MQTTPublishLoad {
             }
             relayed = counts.relayed.load(ordering: .relaxed)
         }
-        return MQTTPublishResult(load: load, acknowledged: counts.acknowledged.load(ordering: .relaxed), relayed: relayed)
+        return MQTTPublishResult(
+            load: load, acknowledged: counts.acknowledged.load(ordering: .relaxed), relayed: relayed,
+            connected: counts.connected.load(ordering: .relaxed), stillConnected: counts.stillConnected.load(ordering: .relaxed)
+        )
     }
 
     /// Connects the relay subscriber and returns once its subscription is granted.
@@ -111,10 +121,13 @@ public enum MQTTPublishLoad {
 final class MQTTCounts: Sendable {
     let acknowledged = Atomic<Int>(0)
     let relayed = Atomic<Int>(0)
+    let connected = Atomic<Int>(0)
+    let stillConnected = Atomic<Int>(0)
 }
 
-/// One publishing connection: CONNECT, then a QoS 1 PUBLISH at a time, each timed to its PUBACK.
-/// At the end of the window it disconnects and reports its tally.
+/// One publishing connection: CONNECT, then a QoS 1 PUBLISH at a time, each timed to its PUBACK —
+/// or, idle, only a PINGREQ every half keep-alive. At the end of the window it disconnects and
+/// reports its tally.
 final class MQTTPublisher: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -122,6 +135,7 @@ final class MQTTPublisher: ChannelInboundHandler {
     private let client: MQTTClientIdentity
     private let version: MQTTVersion
     private let payload: ByteBuffer
+    private let idle: Bool
     private let slot: LoadSlot
     private let counts: MQTTCounts
     private let finished: EventLoopPromise<ConnectionOutcome<MQTTClientIdentity>>
@@ -132,16 +146,18 @@ final class MQTTPublisher: ChannelInboundHandler {
     /// When the publish awaiting its PUBACK counts from, and its packet id.
     private var outstanding: (origin: NIODeadline, packetID: UInt16)?
     private var lastPacketID: UInt16 = 0
+    /// The next publish, when it waits for its time; idle, the next PINGREQ.
     private var pending: Scheduled<Void>?
     private var closing: Scheduled<Void>?
 
     init(
-        client: MQTTClientIdentity, version: MQTTVersion, payload: ByteBuffer, slot: LoadSlot, counts: MQTTCounts,
+        client: MQTTClientIdentity, version: MQTTVersion, payload: ByteBuffer, idle: Bool, slot: LoadSlot, counts: MQTTCounts,
         finished: EventLoopPromise<ConnectionOutcome<MQTTClientIdentity>>
     ) {
         self.client = client
         self.version = version
         self.payload = payload
+        self.idle = idle
         self.slot = slot
         self.counts = counts
         self.finished = finished
@@ -150,6 +166,7 @@ final class MQTTPublisher: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         closing = context.eventLoop.assumeIsolated().scheduleTask(deadline: slot.window.end) { [self] in
+            if connected { counts.stillConnected.wrappingAdd(1, ordering: .relaxed) }
             context.writeAndFlush(wrapOutboundOut(MQTTFrames.disconnect())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
         let connect = MQTTFrames.connect(
@@ -208,7 +225,12 @@ final class MQTTPublisher: ChannelInboundHandler {
                 return
             }
             connected = true
-            sendWhenDue(context: context)
+            counts.connected.wrappingAdd(1, ordering: .relaxed)
+            if idle {
+                pingLater(context: context)
+            } else {
+                sendWhenDue(context: context)
+            }
         case MQTTFrame.puback:
             guard let (origin, packetID) = outstanding.map({ ($0.origin, $0.packetID) }), frame.packetID == packetID, let reason = frame.pubackReason else {
                 return protocolViolation(context: context)
@@ -230,6 +252,13 @@ final class MQTTPublisher: ChannelInboundHandler {
             context.close(promise: nil)
         default:
             protocolViolation(context: context)
+        }
+    }
+
+    private func pingLater(context: ChannelHandlerContext) {
+        pending = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(MQTTPublishLoad.keepAlive / 2))) { [self] in
+            context.writeAndFlush(wrapOutboundOut(MQTTFrames.pingreq()), promise: nil)
+            pingLater(context: context)
         }
     }
 

@@ -38,6 +38,7 @@ struct BenchOptionsTests {
         (["mqtt-publish", "--in-process", "--mqtt-version", "3"], "--mqtt-version"),
         (["mqtt-publish", "--in-process", "--mqtt-port", "70000"], "--mqtt-port must be a port number"),
         (["mqtt-publish", "--mqtt-broker", "127.0.0.1"], "give HOST:PORT"),
+        (["mqtt-publish", "--in-process", "--idle", "--rate", "5"], "--idle holds connections that publish nothing"),
         (["mqtt-publish", "--mqtt-broker", "127.0.0.1:1883", "--in-process"], "--mqtt-broker measures a broker alone"),
         (["mqtt-publish", "--mqtt-broker", "127.0.0.1:1883", "--url", "http://127.0.0.1:1", "--apikey", "k"], "--mqtt-broker measures a broker alone"),
         (["mqtt-publish", "--mqtt-broker", "127.0.0.1:1883", "--capacity", "peak=10"], "does not apply to --mqtt-broker"),

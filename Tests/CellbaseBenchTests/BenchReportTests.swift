@@ -27,6 +27,30 @@ struct BenchReportTests {
         #expect(table.contains("nodes = ceil(peak × growth × safety / measured) = ceil(50,000 × 2 × 1.5 / 16,324) = 10"))
     }
 
+    @Test func mqttReportsCountPublishesRelaysAndHeldConnections() throws {
+        var result = LoadResult(seconds: 10)
+        result.latency.record(2000)
+        result.answered = 50_000
+        result.succeeded = 49_990
+        result.failures = [.mqtt(0x87): 10]
+        let broker = BrokerAddress(host: "127.0.0.1", port: 1883)
+        let relayed = BenchReport(
+            scenario: .mqttPublish, url: nil, connections: 8, rate: nil, readRatio: nil, warmupSeconds: 1, durationSeconds: 10,
+            result: result, capacity: nil, mqtt: MQTTRunSummary(address: broker, version: .v5, acknowledged: 60_000, relayed: 59_999)
+        ).table
+        #expect(relayed.contains("target        mqtt://127.0.0.1:1883, MQTT 5, 8 connections"))
+        #expect(relayed.contains("throughput    5,000 publishes/s (success: 4,999 publishes/s)"))
+        #expect(relayed.contains("errors        MQTT reason 0x87: 10"))
+        #expect(relayed.contains("relayed       59,999 of 60,000 acknowledged publishes reached the subscriber"))
+        let idle = BenchReport(
+            scenario: .mqttPublish, url: nil, connections: 10_000, rate: nil, readRatio: nil, warmupSeconds: 20, durationSeconds: 30,
+            result: LoadResult(seconds: 30), capacity: nil,
+            mqtt: MQTTRunSummary(address: broker, version: .v311, acknowledged: 0, relayed: nil, idle: true, connected: 10_002, stillConnected: 9_998)
+        ).table
+        #expect(idle.contains("scenario      mqtt-publish, idle") && idle.contains("connected     10,002 CONNECTs accepted"))
+        #expect(idle.contains("still open    9,998") && !idle.contains("latency"))
+    }
+
     @Test func jsonCarriesTheSameFigures() throws {
         let report = try Self.report(answered: 100, succeeded: 0, failures: [.status(401): 100], capacity: CapacityPlan(peak: 10, growth: 1, safety: 1))
         struct Form: Decodable {
