@@ -13,6 +13,8 @@
   bench_setup.py check-note URL ANON_KEY TOKEN TABLE ID         -> fails unless TABLE?id=eq.ID is that one note
   bench_setup.py burst URL ANON_KEY EMAIL PASSWORD COUNT        -> COUNT sign-ins at once while /health/live is
                                                                    polled; prints their latencies (see burst())
+  bench_setup.py telemetry-day URL SERVICE_KEY DEVICE END       -> creates DEVICE and stores one value a second of
+                                                                   metric temp for the day ending at END (epoch s)
 """
 
 import json
@@ -124,6 +126,26 @@ def burst(url, anon, email, password, total):
           f"health_polls={len(health)} health_median_ms={statistics.median(health) * 1000:.1f} health_max_ms={max(health) * 1000:.1f}")
 
 
+def telemetry_day(url, key, device, end):
+    """86,400 points of `temp` for DEVICE, one a second, through line-protocol ingest; checks the count."""
+    status, _, _ = call("POST", f"{url}/telemetry/v1/devices", key_headers(key), {"id": device})
+    assert status == 201, status
+    start = end - 86_400
+    for chunk_start in range(start, end, 8_640):
+        lines = "".join(f"env,device={device} temp={20 + (t % 600) / 100} {t}\n" for t in range(chunk_start, min(chunk_start + 8_640, end)))
+        request = urllib.request.Request(
+            f"{url}/telemetry/v1/ingest?precision=s", data=lines.encode(), method="POST",
+            headers={**key_headers(key), "Content-Type": "text/plain"},
+        )
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            assert response.status in (200, 201), response.status
+    query = f"device={device}&metric=env.temp&from={start}&to={end}&bucket=1d&agg=count"
+    _, _, body = call("GET", f"{url}/telemetry/v1/series?{query}", key_headers(key))
+    stored = sum(point["value"] for point in json.loads(body)["points"])
+    if stored != 86_400:
+        raise SystemExit(f"{device} has {stored} points of env.temp, not 86,400")
+
+
 def main(argv):
     command, args = argv[1], argv[2:]
     if command == "project":
@@ -184,6 +206,9 @@ def main(argv):
         rows = json.loads(body)
         if rows != [{"id": int(row_id), "body": f"note {row_id}"}]:
             raise SystemExit(f"{table}?id=eq.{row_id} answered {rows!r}")
+    elif command == "telemetry-day":
+        url, key, device, end = args
+        telemetry_day(url, key, device, int(end))
     elif command == "burst":
         url, anon, email, password, total = args
         burst(url, anon, email, password, int(total))

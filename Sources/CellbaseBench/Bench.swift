@@ -80,13 +80,13 @@ public enum Bench {
         )
     }
 
-    /// mqtt-publish against a plain broker: anonymous clients, and a subscriber that must receive
-    /// every publish, as the broker's side of the same load.
+    /// mqtt-publish against a plain broker: anonymous clients, and (unless idle) a subscriber that
+    /// must receive every publish, as the broker's side of the same load.
     public static func runAgainstBroker(_ options: BenchOptions, broker: BrokerAddress, progress: (@Sendable (ProgressSample) -> Void)? = nil) async throws -> BenchReport {
         let clients = (0..<options.connections).map { index in
             MQTTClientIdentity(clientID: "cellbase-bench-\(index)", topic: "devices/bench-\(index)/telemetry")
         }
-        let relay = MQTTClientIdentity(clientID: "cellbase-bench-relay", topic: "devices/+/telemetry")
+        let relay = options.idle ? nil : MQTTClientIdentity(clientID: "cellbase-bench-relay", topic: "devices/+/telemetry")
         return try await publish(options, to: broker, clients: clients, relay: relay, url: nil, progress: progress)
     }
 

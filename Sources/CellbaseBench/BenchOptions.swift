@@ -142,8 +142,8 @@ public struct BenchOptions: ParsableArguments {
             throw ValidationError("--capacity plans from HTTP throughput; it does not apply to realtime-fanout")
         }
         if idle, scenario == .mqttPublish {
-            guard rate == nil, capacity == nil, mqttBroker == nil else {
-                throw ValidationError("--idle holds connections that publish nothing: --rate, --capacity and --mqtt-broker do not apply")
+            guard rate == nil, capacity == nil else {
+                throw ValidationError("--idle holds connections that publish nothing: --rate and --capacity do not apply")
             }
         }
         if scenario != .mqttPublish {
