@@ -66,6 +66,26 @@ struct LoadSlot: Sendable {
     }
 }
 
+/// The bytes of a read that did not make a whole message yet, kept for the next read.
+struct PartialRead {
+    private var leftover: ByteBuffer?
+
+    /// `bytes`, after what the previous read left over.
+    mutating func joined(with bytes: ByteBuffer) -> ByteBuffer {
+        guard var buffered = leftover.take() else { return bytes }
+        var bytes = bytes
+        buffered.writeBuffer(&bytes)
+        return buffered
+    }
+
+    /// Keeps what the parser did not consume of `bytes` for the next read.
+    mutating func keep(_ bytes: inout ByteBuffer) {
+        guard bytes.readableBytes > 0 else { return }
+        bytes.discardReadBytes()
+        leftover = bytes
+    }
+}
+
 /// What a connection hands back when it ends: its tally, and the state the next connection of
 /// its slot carries on with.
 struct ConnectionOutcome<State: Sendable>: Sendable {
@@ -84,7 +104,7 @@ final class LoadConnection<Source: RequestSource>: ChannelInboundHandler {
     private let slot: LoadSlot
     private let finished: EventLoopPromise<ConnectionOutcome<Source>>
     private var parser: HTTPResponseParser
-    private var received: ByteBuffer?
+    private var received = PartialRead()
     private var tally: ConnectionTally
     /// When the request awaiting its answer counts from: when it was due (open loop) or sent.
     private var outstanding: NIODeadline?
@@ -106,11 +126,7 @@ final class LoadConnection<Source: RequestSource>: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        if var buffered = received.take() {
-            buffered.writeBuffer(&bytes)
-            bytes = buffered
-        }
+        var bytes = received.joined(with: unwrapInboundIn(data))
         do {
             while let response = try parser.next(from: &bytes) {
                 answered(response, context: context)
@@ -121,10 +137,7 @@ final class LoadConnection<Source: RequestSource>: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        if bytes.readableBytes > 0 {
-            bytes.discardReadBytes()
-            received = bytes
-        }
+        received.keep(&bytes)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -140,7 +140,7 @@ final class MQTTPublisher: ChannelInboundHandler {
     private let counts: MQTTCounts
     private let finished: EventLoopPromise<ConnectionOutcome<MQTTClientIdentity>>
     private var splitter = MQTTFrameSplitter()
-    private var received: ByteBuffer?
+    private var received = PartialRead()
     private var tally: ConnectionTally
     private var connected = false
     /// When the publish awaiting its PUBACK counts from, and its packet id.
@@ -177,11 +177,7 @@ final class MQTTPublisher: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        if var buffered = received.take() {
-            buffered.writeBuffer(&bytes)
-            bytes = buffered
-        }
+        var bytes = received.joined(with: unwrapInboundIn(data))
         do {
             while let frame = try splitter.next(from: &bytes) {
                 handle(frame, context: context)
@@ -192,10 +188,7 @@ final class MQTTPublisher: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        if bytes.readableBytes > 0 {
-            bytes.discardReadBytes()
-            received = bytes
-        }
+        received.keep(&bytes)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -298,7 +291,7 @@ final class MQTTRelaySubscriber: ChannelInboundHandler {
     private let counts: MQTTCounts
     private let subscribed: EventLoopPromise<Void>
     private var splitter = MQTTFrameSplitter()
-    private var received: ByteBuffer?
+    private var received = PartialRead()
 
     init(client: MQTTClientIdentity, version: MQTTVersion, counts: MQTTCounts, subscribed: EventLoopPromise<Void>) {
         self.client = client
@@ -316,11 +309,7 @@ final class MQTTRelaySubscriber: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
-        if var buffered = received.take() {
-            buffered.writeBuffer(&bytes)
-            bytes = buffered
-        }
+        var bytes = received.joined(with: unwrapInboundIn(data))
         var acknowledgements = 0
         do {
             while let frame = try splitter.next(from: &bytes) {
@@ -350,10 +339,7 @@ final class MQTTRelaySubscriber: ChannelInboundHandler {
             return refuse("the relay subscriber received a malformed packet: \(error)", context: context)
         }
         if acknowledgements > 0 { context.flush() }
-        if bytes.readableBytes > 0 {
-            bytes.discardReadBytes()
-            received = bytes
-        }
+        received.keep(&bytes)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
