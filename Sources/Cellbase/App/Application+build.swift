@@ -95,6 +95,7 @@ public enum CellbaseBuilder {
         var shards: [String: any Shard] = ["local": localShard]
         var authDatabases: [String: any AuthDatabase] = ["local": localShard]
         var changeLogs: [String: any ChangeLog] = ["local": localShard]
+        var storageDatabases: [String: any StorageDatabase] = ["local": localShard]
         for (name, url) in configuration.postgresShards.sorted(by: { $0.key < $1.key }) {
             guard name != "local" else { throw ConfigurationError("the shard name 'local' is the embedded SQLite shard") }
             let shard = PostgresShard(
@@ -105,6 +106,7 @@ public enum CellbaseBuilder {
             shards[name] = shard
             authDatabases[name] = shard
             changeLogs[name] = shard
+            storageDatabases[name] = shard
         }
         guard shards[configuration.defaultShard] != nil else {
             throw ConfigurationError("--default-shard \(configuration.defaultShard) is not a configured shard (\(shards.keys.sorted().joined(separator: ", ")))")
@@ -140,6 +142,18 @@ public enum CellbaseBuilder {
             to: router.group("auth/v1")
                 .add(middleware: APIKeyMiddleware(directory: directory, shape: .gotrue))
                 .group(context: ProjectRequestContext.self)
+        )
+
+        StorageController(
+            projects: projects, directory: directory, databases: storageDatabases,
+            files: LocalObjectFiles(dataDirectory: configuration.dataDirectory), configuration: configuration.storage,
+            metrics: configuration.metrics.access == .off ? nil : metrics.storage
+        ).addRoutes(
+            keyed: router.group("storage/v1")
+                .add(middleware: APIKeyMiddleware(directory: directory, shape: .storage))
+                .add(middleware: AccessTokenMiddleware(directory: directory, shape: .storage))
+                .group(context: ProjectRequestContext.self),
+            open: router.group("storage/v1")
         )
 
         let hub = RealtimeHub(

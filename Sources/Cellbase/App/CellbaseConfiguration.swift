@@ -28,6 +28,7 @@ public struct CellbaseConfiguration: Sendable {
     public var auth: AuthConfiguration
     public var metrics: MetricsConfiguration
     public var realtime: RealtimeConfiguration
+    public var storage = StorageConfiguration()
 
     public init(
         dataDirectory: String = "./cellbase-data",

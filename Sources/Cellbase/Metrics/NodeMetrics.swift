@@ -15,6 +15,7 @@ final class NodeMetrics: Sendable {
     let http: HTTPMetrics
     let auth: AuthMetrics
     let realtime: RealtimeMetrics
+    let storage: StorageMetrics
     private let registry: PrometheusCollectorRegistry
     private let localShard: SQLiteShard
     private let sqliteOpenDatabases: Gauge
@@ -26,6 +27,7 @@ final class NodeMetrics: Sendable {
         http = HTTPMetrics(registry: registry, projectLabels: projectLabels)
         auth = AuthMetrics(registry: registry, projectLabels: projectLabels)
         realtime = RealtimeMetrics(registry: registry)
+        storage = StorageMetrics(registry: registry)
         self.localShard = localShard
         sqliteOpenDatabases = registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "cellbase", subsystem: "sqlite", metricName: "open_databases", unitName: "",
