@@ -108,6 +108,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("realtime-max-pending-bytes"), help: "Bytes queued for one realtime client before it is disconnected as not reading.")
     var realtimeMaxPendingBytes = 4 << 20
 
+    @Option(name: .customLong("storage-max-object-bytes"), help: "Largest Storage object any bucket accepts; a bucket's file_size_limit can only lower it.")
+    var storageMaxObjectBytes = 50 * 1024 * 1024
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. 'info' logs one line per request.")
     var logLevel = "info"
 
@@ -212,6 +215,8 @@ struct Serve: AsyncParsableCommand {
             projectLabel: metricsProjectLabel == "on",
             maxProjectLabels: metricsMaxProjects
         )
+        guard storageMaxObjectBytes > 0 else { throw ValidationError("--storage-max-object-bytes must be positive") }
+        configuration.storage.maxObjectBytes = storageMaxObjectBytes
 
         // Running Swift concurrency on NIO's event loops saves a thread hop per request
         // (benchmarks/rest_read.sh measures it; CELLBASE_NIO_EXECUTOR=0 turns it off for that).

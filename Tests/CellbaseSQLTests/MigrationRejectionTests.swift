@@ -51,7 +51,7 @@ struct MigrationRejectionTests {
         ("create table t (a varchar(0));", 1, 27, "expected a length from 1 to 10485760, found \"0\""),
         ("create table t (a numeric(5, 6));", 1, 30, "expected a scale from 0 to 5, found \"6\""),
         ("create table t (u bigint references auth.users);", 1, 37, "found auth.users; tables of the auth schema are not available to migrations: keep a user's id (auth.uid()) in a uuid column instead"),
-        ("create table t (u bigint references storage.objects);", 1, 37, "found storage.objects; tables of the storage schema are not available to migrations: they come with the storage capability"),
+        ("create table t (u bigint references storage.objects);", 1, 37, "storage.objects is built in: migrations may only create and drop policies on it"),
         ("create table other.t (a int);", 1, 14, "found the schema \"other\"; migrations work in the project's own schema only: write the table name alone or as public.name"),
         ("create table t (u bigint references nope);", 1, 37, "the referenced table \"nope\" does not exist"),
         ("create table t (u bigint references users(nope));", 1, 43, "column \"nope\" does not exist in table \"users\""),

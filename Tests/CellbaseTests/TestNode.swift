@@ -40,6 +40,7 @@ struct TestNode {
     /// bcrypt's lowest cost keeps the many sign-ups of the tests cheap; the hashing path is the same.
     var auth = AuthConfiguration(bcryptCost: 4)
     var metrics = MetricsConfiguration()
+    var storage = StorageConfiguration()
     /// No spans unless a test gives the node a tracer.
     var tracing: NodeTracing?
     /// Where the node logs; warnings and worse to the console unless a test captures them.
@@ -61,6 +62,7 @@ struct TestNode {
         configuration.maxBodySize = 1024 * 1024
         configuration.auth = auth
         configuration.metrics = metrics
+        configuration.storage = storage
         if backend == .postgres {
             configuration.postgresShards = ["pg": try TestEnvironment.postgresURL()]
             configuration.defaultShard = "pg"

@@ -103,6 +103,7 @@ public enum CellbaseBuilder {
         var authDatabases: [String: any AuthDatabase] = ["local": localShard]
         var changeLogs: [String: any ChangeLog] = ["local": localShard]
         var telemetryDatabases: [String: any TelemetryDatabase] = ["local": localShard]
+        var storageDatabases: [String: any StorageDatabase] = ["local": localShard]
         for (name, url) in configuration.postgresShards.sorted(by: { $0.key < $1.key }) {
             guard name != "local" else { throw ConfigurationError("the shard name 'local' is the embedded SQLite shard") }
             let shard = PostgresShard(
@@ -114,6 +115,7 @@ public enum CellbaseBuilder {
             authDatabases[name] = shard
             changeLogs[name] = shard
             telemetryDatabases[name] = shard
+            storageDatabases[name] = shard
         }
         guard shards[configuration.defaultShard] != nil else {
             throw ConfigurationError("--default-shard \(configuration.defaultShard) is not a configured shard (\(shards.keys.sorted().joined(separator: ", ")))")
@@ -167,6 +169,17 @@ public enum CellbaseBuilder {
         )
 
         TelemetryController(telemetry: telemetry, maxBodySize: configuration.maxBodySize).addRoutes(to: router.group("telemetry/v1"))
+        StorageController(
+            projects: projects, directory: directory, databases: storageDatabases,
+            files: LocalObjectFiles(dataDirectory: configuration.dataDirectory), configuration: configuration.storage,
+            metrics: configuration.metrics.access == .off ? nil : metrics.storage
+        ).addRoutes(
+            keyed: router.group("storage/v1")
+                .add(middleware: APIKeyMiddleware(directory: directory, shape: .storage))
+                .add(middleware: AccessTokenMiddleware(directory: directory, shape: .storage))
+                .group(context: ProjectRequestContext.self),
+            open: router.group("storage/v1")
+        )
 
         let hub = RealtimeHub(
             bus: wiring.bus ?? sharedBus ?? InProcessRealtimeBus(),

@@ -31,6 +31,7 @@ public struct CellbaseConfiguration: Sendable {
     public var mqtt = MQTTConfiguration()
     /// Telemetry partitioning and retention defaults.
     public var telemetry = TelemetryConfiguration()
+    public var storage = StorageConfiguration()
 
     public init(
         dataDirectory: String = "./cellbase-data",

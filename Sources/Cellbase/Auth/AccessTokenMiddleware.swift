@@ -10,6 +10,8 @@ import Hummingbird
 struct AccessTokenMiddleware: RouterMiddleware {
     typealias Context = CellbaseRequestContext
     let directory: ProjectDirectory
+    /// The error shape of the API the middleware guards.
+    var shape: APIError.Shape = .postgrest
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let project = context.resolvedKey?.project, let token = BearerToken.from(request),
@@ -19,9 +21,21 @@ struct AccessTokenMiddleware: RouterMiddleware {
         do {
             context.accessToken = try await directory.verifyAccessToken(token, of: project)
         } catch {
-            throw Self.refusal(error)
+            throw shape == .storage ? Self.storageRefusal(error) : Self.refusal(error)
         }
         return try await next(request, context)
+    }
+
+    /// Storage's answer: 401 with the error `InvalidJWT`.
+    static func storageRefusal(_ rejection: AccessTokenRejection) -> APIError {
+        let message =
+            switch rejection {
+            case .invalid: "invalid signature"
+            case .expired: "jwt expired"
+            case .notYetValid: "jwt not active"
+            case .claim(let name): "jwt claim '\(name)' is missing or invalid"
+            }
+        return APIError(.unauthorized, code: "InvalidJWT", message: message, shape: .storage)
     }
 
     /// PostgREST's answers: PGRST301 for a token that does not verify, PGRST303 for claims that do not hold.

@@ -13,6 +13,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case postgrest
         /// `{"code": <status>, "error_code", "msg"}` (GoTrue, for `/auth/v1`; see `AuthError`).
         case gotrue
+        /// `{"statusCode": "<status>", "error", "message"}` (Storage, for `/storage/v1`).
+        case storage
         /// `{"code","message"}` (the admin API and everything that is not a Supabase surface).
         case plain
     }
@@ -49,6 +51,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var body: String {
         if shape == .gotrue { return AuthError(status, code, message).body }
         var json = JSONWriter()
+        if shape == .storage {
+            json.beginObject()
+            json.key("statusCode"); json.string(String(status.code))
+            json.key("error"); json.string(code)
+            json.key("message"); json.string(message)
+            json.endObject()
+            return json.output
+        }
         json.beginObject()
         json.key("code"); json.string(code)
         json.key("message"); json.string(message)

@@ -17,6 +17,7 @@ final class NodeMetrics: Sendable {
     let realtime: RealtimeMetrics
     let mqtt: MQTTMetrics
     let telemetry: TelemetryMetrics
+    let storage: StorageMetrics
     private let registry: PrometheusCollectorRegistry
     private let localShard: SQLiteShard
     private let sqliteOpenDatabases: Gauge
@@ -30,6 +31,7 @@ final class NodeMetrics: Sendable {
         realtime = RealtimeMetrics(registry: registry)
         mqtt = MQTTMetrics(registry: registry)
         telemetry = TelemetryMetrics(registry: registry)
+        storage = StorageMetrics(registry: registry)
         self.localShard = localShard
         sqliteOpenDatabases = registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "cellbase", subsystem: "sqlite", metricName: "open_databases", unitName: "",

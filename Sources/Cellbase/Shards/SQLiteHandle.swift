@@ -30,6 +30,12 @@ final class SQLiteHandle: @unchecked Sendable {
             if let handle { sqlite_nio_sqlite3_close_v2(handle) }
             throw SQLiteFailure(code: status, message: "cannot open \(path): \(message)")
         }
+        do {
+            try SQLiteStorageFunctions.register(on: handle)
+        } catch {
+            sqlite_nio_sqlite3_close_v2(handle)
+            throw error
+        }
         database = handle
     }
 

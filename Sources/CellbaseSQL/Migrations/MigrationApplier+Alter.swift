@@ -310,22 +310,29 @@ extension MigrationApplier {
                     throw MigrationError(at: name.position, "table \"\(table.name)\" is referenced by a foreign key of table \"\(other.name)\"; drop \"\(other.name)\" first or in the same statement (SQLite cannot drop a foreign key, so CASCADE does not either)")
                 }
             }
-            var kept: [Policy] = []
-            for policy in other.policies {
-                guard let (name, table) = dropped.first(where: { policyDependencies(policy).tables.contains($0.table.name) }) else {
-                    kept.append(policy)
-                    continue
-                }
-                guard drop.cascade else {
-                    throw MigrationError(at: name.position, "table \"\(table.name)\" is used by the policy \"\(policy.name)\" on \"\(other.name)\"; drop the policy first or use CASCADE")
-                }
-                warnings.append("DROP TABLE ... CASCADE dropped the policy \"\(policy.name)\" on \"\(other.name)\", which read table \"\(table.name)\"")
-            }
-            schema.tables[position].policies = kept
+            schema.tables[position].policies = try policiesKept(on: other, dropping: dropped, cascade: drop.cascade)
         }
+        schema.storageObjects.policies = try policiesKept(on: schema.storageObjects, dropping: dropped, cascade: drop.cascade)
         schema.tables.removeAll { droppedNames.contains($0.name) }
         schema.indexes.removeAll { droppedNames.contains($0.table) }
         changes.append(.dropTables(Self.referencingFirst(dropped.map(\.table))))
+    }
+
+    /// The policies of `other` that read none of the dropped tables; with CASCADE the others go
+    /// (with a warning), without it they are an error.
+    mutating func policiesKept(on other: Table, dropping dropped: [(name: MigrationName, table: Table)], cascade: Bool) throws(MigrationError) -> [Policy] {
+        var kept: [Policy] = []
+        for policy in other.policies {
+            guard let (name, table) = dropped.first(where: { policyDependencies(policy).tables.contains($0.table.name) }) else {
+                kept.append(policy)
+                continue
+            }
+            guard cascade else {
+                throw MigrationError(at: name.position, "table \"\(table.name)\" is used by the policy \"\(policy.name)\" on \"\(other.name)\"; drop the policy first or use CASCADE")
+            }
+            warnings.append("DROP TABLE ... CASCADE dropped the policy \"\(policy.name)\" on \"\(other.name)\", which read table \"\(table.name)\"")
+        }
+        return kept
     }
 
     /// Tables that reference others of the set come first, so that no table is dropped while another
@@ -346,9 +353,15 @@ extension MigrationApplier {
 
     // MARK: - Policies
 
+    /// Where the policies of the named table live: `storage.objects` is the schema's built-in table.
+    func policyTable(_ name: MigrationName) -> WritableKeyPath<Schema, Table>? {
+        if name.value == StorageObjects.catalogName { return \Schema.storageObjects }
+        return schema.tables.firstIndex { $0.name == name.value }.map { \Schema.tables[$0] }
+    }
+
     mutating func createPolicy(_ create: MigrationStatement.CreatePolicy) throws(MigrationError) {
-        let index = try tableIndex(create.table)
-        let table = schema.tables[index]
+        guard let path = policyTable(create.table) else { _ = try tableIndex(create.table); return }
+        let table = schema[keyPath: path]
         if table.policies.contains(where: { $0.name == create.name.value }) {
             throw MigrationError(at: create.name.position, "policy \"\(create.name.value)\" for table \"\(table.name)\" already exists")
         }
@@ -366,28 +379,28 @@ extension MigrationApplier {
             roles.append(role.value)
         }
         createdPolicies.append((table.name, create.name.value))
-        schema.tables[index].policies.append(Policy(
+        schema[keyPath: path].policies.append(Policy(
             name: create.name.value, table: table.name, isPermissive: create.isPermissive, command: create.command,
             roles: roles.isEmpty ? ["public"] : roles, using: create.using?.expression, withCheck: create.withCheck?.expression
         ))
     }
 
     mutating func dropPolicy(_ drop: MigrationStatement.DropPolicy) throws(MigrationError) {
-        guard let index = schema.tables.firstIndex(where: { $0.name == drop.table.value }) else {
+        guard let path = policyTable(drop.table) else {
             if drop.ifExists {
                 warnings.append("table \"\(drop.table.value)\" does not exist; DROP POLICY IF EXISTS skipped")
                 return
             }
             throw MigrationError(at: drop.table.position, "table \"\(drop.table.value)\" does not exist")
         }
-        guard schema.tables[index].policies.contains(where: { $0.name == drop.name.value }) else {
+        guard schema[keyPath: path].policies.contains(where: { $0.name == drop.name.value }) else {
             if drop.ifExists {
                 warnings.append("policy \"\(drop.name.value)\" does not exist on \"\(drop.table.value)\"; DROP POLICY IF EXISTS skipped")
                 return
             }
             throw MigrationError(at: drop.name.position, "policy \"\(drop.name.value)\" for table \"\(drop.table.value)\" does not exist")
         }
-        schema.tables[index].policies.removeAll { $0.name == drop.name.value }
+        schema[keyPath: path].policies.removeAll { $0.name == drop.name.value }
     }
 }
 

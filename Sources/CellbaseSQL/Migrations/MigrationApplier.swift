@@ -443,6 +443,8 @@ struct MigrationApplier {
             }
         case .literal:
             return
+        case .function("storage", let name, let arguments) where name == "foldername" && arguments.count != 2:
+            throw error(ValidationFailure(position: expression.position, message: "storage.foldername() returns an array: write (storage.foldername(name))[n] for its n-th folder"))
         case .function(_, _, let arguments):
             for argument in arguments { try validate(argument, scopes: scopes, error: error) }
         case .binary(_, let left, let right):

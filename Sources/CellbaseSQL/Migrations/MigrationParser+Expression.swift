@@ -13,7 +13,7 @@ enum MigrationExpressionContext: Sendable {
     var supportedFunctions: String {
         switch self {
         case .check: "length() and char_length()"
-        case .policy: "auth.uid(), auth.role(), auth.jwt(), auth.email(), lower(), upper(), length(), char_length(), coalesce() and now()"
+        case .policy: "auth.uid(), auth.role(), auth.jwt(), auth.email(), (storage.foldername(name))[n], storage.filename(name), storage.extension(name), lower(), upper(), length(), char_length(), coalesce() and now()"
         }
     }
 
@@ -29,7 +29,8 @@ enum MigrationExpressionContext: Sendable {
         switch (self, schema, name) {
         case (.policy, "auth", "uid"), (.policy, "auth", "role"), (.policy, "auth", "jwt"), (.policy, "auth", "email"), (.policy, nil, "now"):
             0
-        case (.policy, nil, "lower"), (.policy, nil, "upper"), (_, nil, "length"), (_, nil, "char_length"):
+        case (.policy, nil, "lower"), (.policy, nil, "upper"), (_, nil, "length"), (_, nil, "char_length"),
+            (.policy, "storage", "foldername"), (.policy, "storage", "filename"), (.policy, "storage", "extension"):
             1
         case (.policy, nil, "coalesce"):
             .some(nil)
@@ -192,6 +193,7 @@ extension MigrationParser {
             }
             let inner = try or(context)
             try expectSymbol(")", "to close the parenthesis")
+            if isSymbol("[") { return try folderSubscript(of: inner) }
             return inner
         case .word("exists"):
             guard context == .policy else { throw unsupportedOperator(context) }
@@ -251,6 +253,23 @@ extension MigrationParser {
             throw MigrationError(at: position, "\(written)() needs at least one argument")
         }
         return MigrationExpression(node: .function(schema: schema, name: name, arguments: arguments), position: position)
+    }
+
+    /// `(storage.foldername(name))[n]`, the current token at `[`: Supabase's folder function
+    /// returns an array, and a subscript by a constant is the one way policies use it. Stored as
+    /// `storage.foldername(name, n)`, which both dialects render as the n-th folder or NULL.
+    private mutating func folderSubscript(of array: MigrationExpression) throws(MigrationError) -> MigrationExpression {
+        guard case .function("storage", "foldername", let arguments) = array.node, arguments.count == 1 else {
+            throw MigrationError(at: current.position, "a subscript [n] is supported only on (storage.foldername(name))")
+        }
+        advance()
+        guard case .number(let text) = current.kind, let index = Int(text), index >= 1 else {
+            throw expected("a positive whole number in the subscript of storage.foldername()")
+        }
+        advance()
+        try expectSymbol("]", "after the subscript")
+        let literal = MigrationExpression(node: .literal(.number(String(index))), position: array.position)
+        return MigrationExpression(node: .function(schema: "storage", name: "foldername", arguments: arguments + [literal]), position: array.position)
     }
 
     /// `(SELECT expr)` — Supabase's advice to wrap `auth.uid()` this way so it runs once; the

@@ -103,8 +103,9 @@ struct MigrationParser {
         return name
     }
 
-    /// A table name, optionally qualified with `public.`.
-    mutating func tableName(_ what: String = "a table name") throws(MigrationError) -> MigrationName {
+    /// A table name, optionally qualified with `public.`. `storage.objects` is a name only where
+    /// `storageObjects` allows it (policies are the only thing migrations may change on it).
+    mutating func tableName(_ what: String = "a table name", storageObjects: Bool = false) throws(MigrationError) -> MigrationName {
         if case .symbol(".") = peek(1).kind {
             let schema = current
             let schemaName: String
@@ -121,6 +122,10 @@ struct MigrationParser {
                 return table
             case "auth":
                 throw MigrationError(at: schema.position, "found auth.\(table.value); tables of the auth schema are not available to migrations: keep a user's id (auth.uid()) in a uuid column instead")
+            case "storage" where table.value == "objects" && storageObjects:
+                return MigrationName(value: StorageObjects.catalogName, position: schema.position)
+            case "storage" where table.value == "objects":
+                throw MigrationError(at: schema.position, "storage.objects is built in: migrations may only create and drop policies on it")
             case "storage":
                 throw MigrationError(at: schema.position, "found storage.\(table.value); tables of the storage schema are not available to migrations: they come with the storage capability")
             default:
@@ -236,7 +241,7 @@ struct MigrationParser {
             let ifExists = try ifExists()
             let name = try identifier("a policy name")
             try expect("on", "after the policy name")
-            let table = try tableName()
+            let table = try tableName(storageObjects: true)
             return .dropPolicy(.init(name: name, table: table, ifExists: ifExists))
         }
         throw unsupported("DROP \(keyword)", at: start.position)
@@ -587,7 +592,7 @@ struct MigrationParser {
     private mutating func createPolicy() throws(MigrationError) -> MigrationStatement.CreatePolicy {
         let name = try identifier("a policy name")
         try expect("on", "after the policy name")
-        let table = try tableName()
+        let table = try tableName(storageObjects: true)
         var isPermissive = true
         if accept("as") {
             if accept("restrictive") {

@@ -54,6 +54,8 @@ struct ExpressionRenderer {
                     preconditionFailure("migrations admit auth.uid(), auth.role(), auth.email() and auth.jwt() only")
                 }
                 output.append(.claim(claim))
+            case .function("storage", let name, let arguments):
+                try storageFunction(name, arguments, scopes: scopes)
             case .function(nil, "now", _) where isSQLite:
                 // What `DEFAULT now()` stores in a timestamptz column on SQLite, so comparisons hold.
                 output.append("(\(MigrationDDL.sqliteNow) || '+00:00')")
@@ -124,6 +126,35 @@ struct ExpressionRenderer {
             for (index, expression) in expressions.enumerated() {
                 if index > 0 { output.append(", ") }
                 try render(expression, nested: false, scopes: scopes)
+            }
+        }
+
+        /// Supabase's name functions. SQLite has no string splitting, so there they are functions
+        /// every connection registers (`StorageObjectName`); PostgreSQL computes them in place.
+        mutating func storageFunction(_ name: String, _ arguments: [Expression], scopes: [MigrationScope]) throws(Failure) {
+            if isSQLite {
+                output.append("cellbase_storage_\(name)(")
+                try list(arguments, scopes: scopes)
+                output.append(")")
+                return
+            }
+            switch name {
+            case "foldername":
+                // The n-th element of string_to_array(name, '/') without its last (the file name).
+                guard case .literal(.number(let index)) = arguments[1] else { preconditionFailure("the parser stores a literal subscript") }
+                output.append("(CASE WHEN array_length(string_to_array(")
+                try render(arguments[0], nested: false, scopes: scopes)
+                output.append(", '/'), 1) > \(index) THEN split_part(")
+                try render(arguments[0], nested: false, scopes: scopes)
+                output.append(", '/', \(index)) END)")
+            case "filename":
+                output.append("reverse(split_part(reverse(")
+                try render(arguments[0], nested: false, scopes: scopes)
+                output.append("), '/', 1))")
+            default:
+                output.append("reverse(split_part(split_part(reverse(")
+                try render(arguments[0], nested: false, scopes: scopes)
+                output.append("), '/', 1), '.', 1))")
             }
         }
 

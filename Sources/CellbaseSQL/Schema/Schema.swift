@@ -6,6 +6,9 @@ public struct Schema: Sendable, Hashable, Codable {
     /// Tables in creation order.
     public var tables: [Table]
     public var indexes: [Index]
+    /// `storage.objects`, built in: migrations add and drop its policies but nothing else, and
+    /// the Data API does not serve it (see `StorageObjects`).
+    public var storageObjects: Table = StorageObjects.table()
 
     public init(tables: [Table] = [], indexes: [Index] = []) {
         self.tables = tables
