@@ -85,7 +85,7 @@ run_all() {
     setup telemetry-day "$url" "$service" day-1hz "$end"
     local query="/telemetry/v1/series?device=day-1hz&metric=env.temp&from=$((end - 86400))&to=$end&bucket=1m&agg=avg"
     curl -fsS -H "apikey: $service" -H "Authorization: Bearer $service" "$url$query" >"$RAW_DIR/query-answer.json"
-    WRK_CONNECTIONS=4 run_wrk query "$url$query" series.lua "$service" "$query"
+    WRK_CONNECTIONS=4 run_wrk query "$url$query" get.lua "$service" "$query"
     require_clean query
 
     # 3. Idle devices: the node's RSS before and while 10,000 devices are connected; Mosquitto's likewise.

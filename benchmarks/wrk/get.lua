@@ -1,5 +1,5 @@
--- One series query over and over: GET PATH_AND_QUERY with the service key.
--- Arguments after `--`: SERVICE_KEY PATH_AND_QUERY
+-- One GET over and over, with a project key: GET PATH_AND_QUERY.
+-- Arguments after `--`: KEY PATH_AND_QUERY
 require("common")
 
 local request_text
