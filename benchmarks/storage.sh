@@ -46,7 +46,14 @@ EOF
     cat "$CELLBASE_TMP/nginx/error.log" >&2
     return 1
 }
-stop_nginx() { [ -n "$NGINX_PID_FILE" ] && [ -f "$NGINX_PID_FILE" ] && kill "$(cat "$NGINX_PID_FILE")" 2>/dev/null || true; }
+# Waits for nginx to be gone, so that removing the temporary folder does not race its last writes.
+stop_nginx() {
+    [ -n "$NGINX_PID_FILE" ] && [ -f "$NGINX_PID_FILE" ] || return 0
+    local pid
+    pid=$(cat "$NGINX_PID_FILE")
+    kill "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+}
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
@@ -74,8 +81,8 @@ run_all() {
 
     # 3. 4 KB uploads, each to a new name.
     for round in $(seq 1 "$ROUNDS"); do
-        run_wrk "small-cellbase-$round" "$url" upload.lua storage "$service" bench
-        run_wrk "small-nginx-$round" "http://127.0.0.1:$NGINX_PORT" upload.lua dav /dav
+        run_wrk "small-cellbase-$round" "$url" upload.lua storage "$service" bench "small-$round"
+        run_wrk "small-nginx-$round" "http://127.0.0.1:$NGINX_PORT" upload.lua dav "/dav/small-$round"
         require_clean "small-cellbase-$round"
         require_clean "small-nginx-$round"
     done
@@ -141,8 +148,8 @@ report() {
         echo "## 4 KB uploads"
         echo
         echo "wrk with 2 threads and $WRK_CONNECTIONS connections for $WRK_SECONDS s per round, each request a 4,096-byte body under a new name."
-        echo "Cellbase: \`POST /storage/v1/object/bench/small/T-N.bin\` — the file written to a temporary name, fsync'd, renamed, its directory"
-        echo "fsync'd, and the object's row committed before the answer. nginx: WebDAV \`PUT /dav/T-N.bin\`, which writes the file and does not fsync."
+        echo "Cellbase: \`POST /storage/v1/object/bench/small-R/T-N.bin\` — the file written to a temporary name, fsync'd, renamed, its directory"
+        echo "fsync'd, and the object's row committed before the answer. nginx: WebDAV \`PUT /dav/small-R/T-N.bin\`, which writes the file and does not fsync."
         echo
         echo "| round | Cellbase uploads/s (p99) | nginx PUTs/s (p99) |"
         echo "|---|---|---|"

@@ -1,6 +1,7 @@
 -- 4 KB uploads, each to a name of its own, counting the ones stored.
--- Arguments after `--`: storage KEY BUCKET   -> POST /storage/v1/object/BUCKET/small/T-N.bin (Cellbase, answered 200)
---                       dav PREFIX           -> PUT PREFIX/T-N.bin (nginx's WebDAV PUT, answered 201)
+-- Arguments after `--`: storage KEY BUCKET RUN -> POST /storage/v1/object/BUCKET/RUN/T-N.bin (Cellbase, answered 200)
+--                       dav PREFIX             -> PUT PREFIX/T-N.bin (nginx's WebDAV PUT, answered 201)
+-- RUN (or PREFIX) must differ between runs, so that no name is taken already.
 require("common")
 
 local mode, key, target, body, counter
@@ -9,7 +10,7 @@ created = 0
 function init(args)
    mode = args[1]
    if mode == "storage" then
-      key, target = args[2], "/storage/v1/object/" .. args[3] .. "/small/"
+      key, target = args[2], "/storage/v1/object/" .. args[3] .. "/" .. args[4] .. "/"
    else
       target = args[2] .. "/"
    end
