@@ -3,12 +3,9 @@ import NIOCore
 import Synchronization
 
 /// Group commit for telemetry publishes: connections on every event loop queue their publishes here,
-/// and one loop hands whatever has gathered — up to `maxBatchSize` — to a `DeviceBackend.store`
-/// call, with at most `maxConcurrentStores` calls running. While they run the next batch gathers, so
-/// under load each call carries many publishes and a QoS 1 PUBACK costs a share of one commit rather
-/// than a commit of its own. A second call in flight lets one batch be parsed and queued while the
-/// previous one commits, instead of every connection waiting out each commit in turn; the
-/// connections still answer their publishes in order.
+/// and one loop hands whatever has gathered — up to `maxBatchSize` — to a single `DeviceBackend.store`
+/// call. While one call runs the next batch gathers, so under load each call carries many publishes
+/// and a QoS 1 PUBACK costs a share of one commit rather than a commit of its own.
 final class MQTTPublishBatcher: Sendable {
     /// Called once with the publish's outcome, or with the error that failed its whole batch.
     typealias Completion = @Sendable (Result<DevicePublishOutcome, any Error>) -> Void
@@ -20,7 +17,6 @@ final class MQTTPublishBatcher: Sendable {
 
     private let backend: any DeviceBackend
     private let maxBatchSize: Int
-    private let maxConcurrentStores: Int
     private let maxQueued: Int
     private let metrics: MQTTMetrics?
     private let logger: Logger
@@ -28,11 +24,9 @@ final class MQTTPublishBatcher: Sendable {
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
-    init(backend: any DeviceBackend, maxBatchSize: Int, maxConcurrentStores: Int = 2, maxQueued: Int, metrics: MQTTMetrics?, logger: Logger) {
-        precondition(maxConcurrentStores >= 1, "publishes need a store call")
+    init(backend: any DeviceBackend, maxBatchSize: Int, maxQueued: Int, metrics: MQTTMetrics?, logger: Logger) {
         self.backend = backend
         self.maxBatchSize = maxBatchSize
-        self.maxConcurrentStores = maxConcurrentStores
         self.maxQueued = maxQueued
         self.metrics = metrics
         self.logger = logger
@@ -55,29 +49,17 @@ final class MQTTPublishBatcher: Sendable {
 
     /// Stores batches until cancelled.
     func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for await _ in wakeups {
-                while true {
-                    if running == maxConcurrentStores {
-                        await group.next()
-                        running -= 1
-                    }
-                    let batch = nextBatch()
-                    guard !batch.isEmpty else { break }
-                    running += 1
-                    group.addTask { await self.store(batch) }
+        for await _ in wakeups {
+            while true {
+                let batch = queue.withLock { queue in
+                    var batch: [Queued] = []
+                    batch.reserveCapacity(min(queue.count, maxBatchSize))
+                    while batch.count < maxBatchSize, let next = queue.popFirst() { batch.append(next) }
+                    return batch
                 }
+                guard !batch.isEmpty else { break }
+                await store(batch)
             }
-        }
-    }
-
-    private func nextBatch() -> [Queued] {
-        queue.withLock { queue in
-            var batch: [Queued] = []
-            batch.reserveCapacity(min(queue.count, maxBatchSize))
-            while batch.count < maxBatchSize, let next = queue.popFirst() { batch.append(next) }
-            return batch
         }
     }
 
