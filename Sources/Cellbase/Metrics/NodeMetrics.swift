@@ -16,6 +16,7 @@ final class NodeMetrics: Sendable {
     let auth: AuthMetrics
     let realtime: RealtimeMetrics
     let mqtt: MQTTMetrics
+    let mqttUpstream: MQTTUpstreamMetrics
     let telemetry: TelemetryMetrics
     private let registry: PrometheusCollectorRegistry
     private let localShard: SQLiteShard
@@ -29,6 +30,7 @@ final class NodeMetrics: Sendable {
         auth = AuthMetrics(registry: registry, projectLabels: projectLabels)
         realtime = RealtimeMetrics(registry: registry)
         mqtt = MQTTMetrics(registry: registry)
+        mqttUpstream = MQTTUpstreamMetrics(registry: registry)
         telemetry = TelemetryMetrics(registry: registry)
         self.localShard = localShard
         sqliteOpenDatabases = registry.makeGauge(descriptor: MetricNameDescriptor(
