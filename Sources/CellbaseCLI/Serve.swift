@@ -36,6 +36,24 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("mqtt-connect-timeout"), help: "Seconds a new MQTT connection may take to send its CONNECT.")
     var mqttConnectTimeout = 10
 
+    @Option(name: .customLong("mqtt-upstream"), help: "Consume device telemetry from this MQTT 5 broker, mqtt://HOST[:PORT], through a shared subscription.")
+    var mqttUpstream: String?
+
+    @Option(name: .customLong("mqtt-upstream-project"), help: "Project (ref or name) whose devices the broker's topics name (default: 'default', else the only project).")
+    var mqttUpstreamProject: String?
+
+    @Option(name: .customLong("mqtt-upstream-client-id"), help: "Client identifier of this node's session at the broker (default: cellbase-<node id>).")
+    var mqttUpstreamClientID: String?
+
+    @Option(name: .customLong("mqtt-upstream-group"), help: "Share name of the subscription: $share/GROUP/devices/+/telemetry/#.")
+    var mqttUpstreamGroup = "cellbase"
+
+    @Option(name: .customLong("mqtt-upstream-username"), help: "User name for the broker.")
+    var mqttUpstreamUsername: String?
+
+    @Option(name: .customLong("mqtt-upstream-password"), help: "Password for the broker (default: $CELLBASE_MQTT_UPSTREAM_PASSWORD).")
+    var mqttUpstreamPassword: String?
+
     @Option(name: .customLong("shard"), help: "A PostgreSQL shard, NAME=postgres://user:pass@host:port/db. Repeatable. 'local' (SQLite) always exists.")
     var shards: [String] = []
 
@@ -170,6 +188,18 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--mqtt-max-packet-bytes is 64 to \(MQTTLimits.maximumPacketSize)")
         }
         guard mqttConnectTimeout >= 1 else { throw ValidationError("--mqtt-connect-timeout must be positive") }
+        let upstreamAddress = try mqttUpstream.map { url in
+            guard let address = MQTTUpstreamConfiguration.brokerAddress(url) else {
+                throw ValidationError("--mqtt-upstream is mqtt://HOST[:PORT]")
+            }
+            return address
+        }
+        guard mqttUpstreamClientID.map({ !$0.isEmpty && $0.utf8.count <= 65535 }) ?? true else {
+            throw ValidationError("--mqtt-upstream-client-id must not be empty")
+        }
+        guard MQTTTopicFilter(parsing: "$share/\(mqttUpstreamGroup)/devices/+/telemetry/#", version: .v5)?.shareGroup == mqttUpstreamGroup else {
+            throw ValidationError("--mqtt-upstream-group must be non-empty without '/', '+' or '#'")
+        }
         guard PartitionLayout(hours: telemetryPartitionHours) != nil else {
             throw ValidationError("--telemetry-partition-hours is 1, 2, 3, 4, 6, 8, 12, or a whole number of days in hours up to 744")
         }
@@ -209,6 +239,13 @@ struct Serve: AsyncParsableCommand {
         configuration.mqtt.port = mqttPort
         configuration.mqtt.limits.maximumPacketSize = mqttMaxPacketBytes
         configuration.mqtt.limits.connectTimeout = .seconds(Int64(mqttConnectTimeout))
+        if let upstreamAddress {
+            configuration.mqttUpstream = MQTTUpstreamConfiguration(
+                host: upstreamAddress.host, port: upstreamAddress.port, clientIdentifier: mqttUpstreamClientID, userName: mqttUpstreamUsername,
+                password: mqttUpstreamPassword ?? ProcessInfo.processInfo.environment["CELLBASE_MQTT_UPSTREAM_PASSWORD"],
+                project: mqttUpstreamProject, shareGroup: mqttUpstreamGroup
+            )
+        }
         configuration.telemetry = TelemetryConfiguration(partitionHours: telemetryPartitionHours, defaultRetentionDays: telemetryRetentionDays)
         configuration.metrics = MetricsConfiguration(
             access: metricsAccess,
@@ -253,6 +290,7 @@ struct Serve: AsyncParsableCommand {
         let (app, _) = try await CellbaseBuilder.build(configuration, logger: logger, tracing: nodeTracing) { node, port in
             var lines = ["Cellbase is running at http://\(host):\(port)"]
             if let mqttPort = node.mqttPort { lines.append("  MQTT:             mqtt://\(mqttHost ?? host):\(mqttPort)") }
+            if let mqttUpstream { lines.append("  MQTT upstream:    \(mqttUpstream) ($share/\(mqttUpstreamGroup)/devices/+/telemetry/#)") }
             lines.append("  admin token: \(AdminToken.path(in: dataDirectory))")
             if let project = node.defaultProject {
                 lines.append("  project:          \(project.name) (ref \(project.ref), shard \(project.shard))")

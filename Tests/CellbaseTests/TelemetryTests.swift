@@ -52,7 +52,7 @@ private struct Clock {
 }
 
 extension JSONValue {
-    fileprivate var points: [(String, Double)] {
+    var points: [(String, Double)] {
         guard case .array(let points)? = self["points"] else { return [] }
         return points.compactMap { point in
             guard case .string(let ts)? = point["ts"], case .number(let value)? = point["value"], let number = Double(value) else { return nil }

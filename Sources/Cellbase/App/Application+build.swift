@@ -21,6 +21,8 @@ public struct CellbaseNode: Sendable {
     let telemetry: TelemetryService
     /// The port the MQTT listener is bound to; `nil` when the node opens none.
     public let mqttPort: Int?
+    /// The consumer of the upstream broker; `nil` without `--mqtt-upstream`.
+    let mqttUpstream: MQTTUpstream?
 
     /// The project `default`, once the node has started.
     public var defaultProject: Project? { directory.project(named: "default") }
@@ -132,13 +134,22 @@ public enum CellbaseBuilder {
             configuration: configuration.mqtt, host: configuration.host, backend: deviceBackend ?? telemetry, eventLoopGroup: eventLoopGroup,
             metrics: configuration.metrics.access == .off ? nil : metrics.mqtt, logger: logger
         ) : nil
+        let mqttUpstream = try configuration.mqttUpstream.map { upstream in
+            MQTTUpstream(
+                configuration: upstream,
+                clientIdentifier: try upstream.clientIdentifier ?? "cellbase-" + NodeID.loadOrCreate(in: configuration.dataDirectory),
+                backend: deviceBackend ?? telemetry,
+                resolveProject: { try await directory.upstreamProject(upstream.project) },
+                eventLoopGroup: eventLoopGroup, metrics: configuration.metrics.access == .off ? nil : metrics.mqttUpstream, logger: logger
+            )
+        }
         try StatusFile.write(
             StatusFile.Contents(url: configuration.url, control: configuration.controlURL, mqtt: mqttListener.map { "mqtt://\(configuration.mqtt.host ?? configuration.host):\($0.port)" }),
             in: configuration.dataDirectory
         )
         let node = CellbaseNode(
             configuration: configuration, adminToken: adminToken, directory: directory, projects: projects, changes: changes,
-            telemetry: telemetry, mqttPort: mqttListener?.port
+            telemetry: telemetry, mqttPort: mqttListener?.port, mqttUpstream: mqttUpstream
         )
 
         let router = Router(context: CellbaseRequestContext.self)
@@ -206,6 +217,7 @@ public enum CellbaseBuilder {
         services += [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes] as [any Service]
         if wiring.bus == nil, let sharedBus { services.append(sharedBus) }
         if let mqttListener { services.append(mqttListener) }
+        if let mqttUpstream { services.append(mqttUpstream) }
         var app = Application(
             responder: ObservedResponder(
                 router: router.buildResponder(),

@@ -29,6 +29,8 @@ public struct CellbaseConfiguration: Sendable {
     public var metrics: MetricsConfiguration
     public var realtime: RealtimeConfiguration
     public var mqtt = MQTTConfiguration()
+    /// An MQTT 5 broker to consume device telemetry from (`--mqtt-upstream`); `nil` consumes from none.
+    public var mqttUpstream: MQTTUpstreamConfiguration?
     /// Telemetry partitioning and retention defaults.
     public var telemetry = TelemetryConfiguration()
     public var storage = StorageConfiguration()

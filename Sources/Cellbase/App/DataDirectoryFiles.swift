@@ -11,29 +11,49 @@ public enum AdminToken {
     public static func path(in dataDirectory: String) -> String { dataDirectory + "/admin_token" }
 
     public static func load(from dataDirectory: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path(in: dataDirectory)),
-              let token = String(data: data, encoding: .utf8)?.filter({ !$0.isWhitespace }),
-              !token.isEmpty
-        else { return nil }
-        return token
+        DataDirectoryFile.load(path: path(in: dataDirectory))
     }
 
     static func loadOrCreate(in dataDirectory: String) throws -> String {
-        if let token = load(from: dataDirectory) { return token }
-        let token = "cb_admin_" + ProjectKeys.randomSecret()
-        let path = path(in: dataDirectory)
+        try DataDirectoryFile.loadOrCreate(path: path(in: dataDirectory)) { "cb_admin_" + ProjectKeys.randomSecret() }
+    }
+}
+
+/// The node's id: created on first start and kept in `<data>/node_id`, so the node is the same one
+/// to the outside across restarts — the upstream MQTT broker keeps its session under it.
+enum NodeID {
+    static func path(in dataDirectory: String) -> String { dataDirectory + "/node_id" }
+
+    static func loadOrCreate(in dataDirectory: String) throws -> String {
+        try DataDirectoryFile.loadOrCreate(path: path(in: dataDirectory)) { ProjectKeys.randomRef() }
+    }
+}
+
+/// A one-line file in the data directory, written once (mode 0600, `O_EXCL`, fsync'd) and read thereafter.
+private enum DataDirectoryFile {
+    static func load(path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path),
+              let value = String(data: data, encoding: .utf8)?.filter({ !$0.isWhitespace }),
+              !value.isEmpty
+        else { return nil }
+        return value
+    }
+
+    static func loadOrCreate(path: String, make: () -> String) throws -> String {
+        if let value = load(path: path) { return value }
+        let value = make()
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard descriptor >= 0 else {
             // Another process created it first: use theirs.
-            if let token = load(from: dataDirectory) { return token }
+            if let value = load(path: path) { return value }
             throw ConfigurationError("cannot create \(path): errno \(errno)")
         }
         defer { close(descriptor) }
-        let bytes = Array((token + "\n").utf8)
+        let bytes = Array((value + "\n").utf8)
         guard write(descriptor, bytes, bytes.count) == bytes.count, fsync(descriptor) == 0 else {
             throw ConfigurationError("cannot write \(path): errno \(errno)")
         }
-        return token
+        return value
     }
 }
 

@@ -16,6 +16,7 @@ final class NodeMetrics: Sendable {
     let auth: AuthMetrics
     let realtime: RealtimeMetrics
     let mqtt: MQTTMetrics
+    let mqttUpstream: MQTTUpstreamMetrics
     let telemetry: TelemetryMetrics
     let storage: StorageMetrics
     private let registry: PrometheusCollectorRegistry
@@ -30,6 +31,7 @@ final class NodeMetrics: Sendable {
         auth = AuthMetrics(registry: registry, projectLabels: projectLabels)
         realtime = RealtimeMetrics(registry: registry)
         mqtt = MQTTMetrics(registry: registry)
+        mqttUpstream = MQTTUpstreamMetrics(registry: registry)
         telemetry = TelemetryMetrics(registry: registry)
         storage = StorageMetrics(registry: registry)
         self.localShard = localShard
