@@ -1,5 +1,5 @@
 # Shared by scripts/test and benchmarks/: install and run the servers Cellbase is tested against,
-# on loopback, in a temporary folder. Source it; call start_postgres / stop_services.
+# on loopback, in a temporary folder. Source it; call start_postgres, start_moto / stop_services.
 
 CELLBASE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -90,6 +90,32 @@ ensure_python_env() {
     "$VENV/bin/pip" install -q --disable-pip-version-check -r "$CELLBASE_ROOT/compat/requirements.txt"
 }
 
+# Starts moto's S3-compatible server on a free loopback port, from the venv of
+# ensure_python_env (compat/requirements.txt pins moto[server]); exports CELLBASE_TEST_S3_URL.
+start_moto() {
+    local port
+    port=$(free_port)
+    log "moto (S3) on 127.0.0.1:$port"
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$CELLBASE_TMP/moto.log" 2>&1 &
+    MOTO_PID=$!
+    for _ in $(seq 1 200); do
+        if curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1; then
+            export CELLBASE_TEST_S3_URL="http://127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.1
+    done
+    cat "$CELLBASE_TMP/moto.log" >&2
+    echo "moto did not become ready" >&2
+    return 1
+}
+
+stop_moto() {
+    [ -n "${MOTO_PID:-}" ] || return 0
+    kill "$MOTO_PID" 2>/dev/null || true
+    wait "$MOTO_PID" 2>/dev/null || true
+}
+
 CELLBASE_PIDS=()
 
 # Starts `cellbase serve` in the background: start_cellbase NAME DATA_DIR [flags...]; sets
@@ -118,6 +144,7 @@ start_cellbase() {
 stop_services() {
     for pid in "${CELLBASE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${CELLBASE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop_moto
     stop_postgres
     rm -rf "$CELLBASE_TMP"
 }

@@ -129,6 +129,30 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("storage-max-object-bytes"), help: "Largest Storage object any bucket accepts; a bucket's file_size_limit can only lower it.")
     var storageMaxObjectBytes = 50 * 1024 * 1024
 
+    @Option(name: .customLong("storage-backend"), help: "Where Storage keeps object content: 'local' (files under the data directory) or 's3' (an S3-compatible bucket).")
+    var storageBackend = "local"
+
+    @Option(name: .customLong("storage-s3-endpoint"), help: "The S3-compatible service, as http(s)://host[:port].")
+    var storageS3Endpoint = "https://s3.us-east-1.amazonaws.com"
+
+    @Option(name: .customLong("storage-s3-region"), help: "The region requests to the S3 service are signed for.")
+    var storageS3Region = "us-east-1"
+
+    @Option(name: .customLong("storage-s3-bucket"), help: "The S3 bucket holding object content; it must exist.")
+    var storageS3Bucket: String?
+
+    @Option(name: .customLong("storage-s3-addressing"), help: "'path' (endpoint/bucket/key) or 'virtual' (bucket.endpoint/key).")
+    var storageS3Addressing = "path"
+
+    @Option(name: .customLong("storage-s3-access-key-id"), help: "The S3 access key id; AWS_ACCESS_KEY_ID when not given.")
+    var storageS3AccessKeyID: String?
+
+    @Option(name: .customLong("storage-s3-secret-access-key"), help: "The S3 secret access key; AWS_SECRET_ACCESS_KEY when not given.")
+    var storageS3SecretAccessKey: String?
+
+    @Option(name: .customLong("storage-s3-part-bytes"), help: "Size of the parts large objects are sent to S3 in (at least 5 MiB); one part per upload is held in memory.")
+    var storageS3PartBytes = 8 * 1024 * 1024
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. 'info' logs one line per request.")
     var logLevel = "info"
 
@@ -254,6 +278,7 @@ struct Serve: AsyncParsableCommand {
         )
         guard storageMaxObjectBytes > 0 else { throw ValidationError("--storage-max-object-bytes must be positive") }
         configuration.storage.maxObjectBytes = storageMaxObjectBytes
+        configuration.storage.backend = try storageBackendConfiguration(environment: ProcessInfo.processInfo.environment)
 
         // Running Swift concurrency on NIO's event loops saves a thread hop per request
         // (benchmarks/rest_read.sh measures it; CELLBASE_NIO_EXECUTOR=0 turns it off for that).
@@ -301,5 +326,35 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         }
         try await app.runService()
+    }
+}
+
+extension Serve {
+    /// The `--storage-*` backend flags, with S3 credentials from the flags or the standard AWS
+    /// environment variables.
+    func storageBackendConfiguration(environment: [String: String]) throws -> StorageConfiguration.Backend {
+        switch storageBackend {
+        case "local":
+            return .local
+        case "s3":
+            guard let bucket = storageS3Bucket, !bucket.isEmpty else { throw ValidationError("--storage-backend s3 needs --storage-s3-bucket") }
+            guard let addressing = S3Configuration.Addressing(rawValue: storageS3Addressing) else {
+                throw ValidationError("--storage-s3-addressing must be 'path' or 'virtual'")
+            }
+            guard let accessKeyID = storageS3AccessKeyID ?? environment["AWS_ACCESS_KEY_ID"],
+                let secretAccessKey = storageS3SecretAccessKey ?? environment["AWS_SECRET_ACCESS_KEY"]
+            else {
+                throw ValidationError("--storage-backend s3 needs credentials: --storage-s3-access-key-id and --storage-s3-secret-access-key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+            }
+            guard storageS3PartBytes >= S3Configuration.minimumPartSize else {
+                throw ValidationError("--storage-s3-part-bytes must be at least \(S3Configuration.minimumPartSize)")
+            }
+            return .s3(S3Configuration(
+                endpoint: storageS3Endpoint, region: storageS3Region, bucket: bucket, addressing: addressing,
+                accessKeyID: accessKeyID, secretAccessKey: secretAccessKey, partSize: storageS3PartBytes
+            ))
+        default:
+            throw ValidationError("--storage-backend must be 'local' or 's3'")
+        }
     }
 }

@@ -26,9 +26,21 @@ enum TestEnvironment {
         return url
     }
 
+    /// Set by scripts/test, which starts an S3-compatible server (moto) on loopback. Missing is a
+    /// failure, never a skip.
+    static func s3URL() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["CELLBASE_TEST_S3_URL"], !url.isEmpty else {
+            throw MissingServer(variable: "CELLBASE_TEST_S3_URL", server: "an S3-compatible server")
+        }
+        return url
+    }
+
     struct MissingServer: Error, CustomStringConvertible {
+        var variable = "CELLBASE_TEST_POSTGRES_URL"
+        var server = "PostgreSQL"
+
         var description: String {
-            "CELLBASE_TEST_POSTGRES_URL is not set: run the tests through scripts/test, which starts PostgreSQL"
+            "\(variable) is not set: run the tests through scripts/test, which starts \(server)"
         }
     }
 }

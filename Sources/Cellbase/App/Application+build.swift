@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import CellbaseSQL
 import FoundationEssentials
 import Hummingbird
@@ -180,9 +181,13 @@ public enum CellbaseBuilder {
         )
 
         TelemetryController(telemetry: telemetry, maxBodySize: configuration.maxBodySize).addRoutes(to: router.group("telemetry/v1"))
+        let objectContents: any ObjectContents = switch configuration.storage.backend {
+        case .local: LocalObjectFiles(dataDirectory: configuration.dataDirectory)
+        case .s3(let s3): try S3ObjectContents(configuration: s3, http: .shared, logger: logger)
+        }
         StorageController(
             projects: projects, directory: directory, databases: storageDatabases,
-            files: LocalObjectFiles(dataDirectory: configuration.dataDirectory), configuration: configuration.storage,
+            files: objectContents, configuration: configuration.storage,
             metrics: configuration.metrics.access == .off ? nil : metrics.storage
         ).addRoutes(
             keyed: router.group("storage/v1")

@@ -1,4 +1,5 @@
 import _NIOFileSystem
+import Hummingbird
 import NIOCore
 
 /// The `local` backend: object contents as files under `<data>/storage/<ref>/`.
@@ -7,7 +8,7 @@ import NIOCore
 /// outside the directory. A version is written under `tmp/`, flushed to disk, then renamed into
 /// `objects/<first two characters>/<version>` and only then recorded in the project's metadata:
 /// a crash leaves at worst a file nothing refers to, never a half object that can be read.
-struct LocalObjectFiles: Sendable {
+struct LocalObjectFiles: ObjectContents {
     let root: String
 
     init(dataDirectory: String) {
@@ -24,21 +25,29 @@ struct LocalObjectFiles: Sendable {
     }
 
     /// Starts writing a new version of an object's content.
-    func create(ref: String, version: String) async throws -> ObjectFileWriter {
+    func create(ref: String, version: String) async throws -> any ObjectContentWriter {
         let temporary = FilePath("\(root)/\(ref)/tmp/\(version)")
         try await FileSystem.shared.createDirectory(at: temporary.removingLastComponent(), withIntermediateDirectories: true, permissions: nil)
         let handle = try await FileSystem.shared.openFile(forWritingAt: temporary, options: .newFile(replaceExisting: false))
         return ObjectFileWriter(handle: handle, temporary: temporary, final: path(ref: ref, version: version))
     }
 
-    /// A second version with the same content (copying an object).
+    /// Streams the range from the file with Hummingbird's file reader.
+    func read(ref: String, version: String, range: ClosedRange<Int>, context: some RequestContext) async throws -> ResponseBody {
+        do {
+            return try await FileIO().loadFile(path: location(ref: ref, version: version), range: range, context: context)
+        } catch is HTTPError {
+            // A row whose content this node does not hold (see docs/STORAGE.md, "Backends").
+            throw StorageError.objectNotFound()
+        }
+    }
+
     func copy(ref: String, from source: String, to version: String) async throws {
         let destination = path(ref: ref, version: version)
         try await FileSystem.shared.createDirectory(at: destination.removingLastComponent(), withIntermediateDirectories: true, permissions: nil)
         try await FileSystem.shared.copyItem(at: path(ref: ref, version: source), to: destination)
     }
 
-    /// Removes versions no metadata refers to any more; a missing file is not an error.
     func remove(ref: String, versions: [String]) async {
         for version in versions {
             _ = try? await FileSystem.shared.removeItem(at: path(ref: ref, version: version))
@@ -51,7 +60,7 @@ struct LocalObjectFiles: Sendable {
 }
 
 /// One version being written: appended to, then committed (renamed into place) or discarded.
-struct ObjectFileWriter: Sendable {
+struct ObjectFileWriter: ObjectContentWriter {
     let handle: WriteFileHandle
     let temporary: FilePath
     let final: FilePath

@@ -118,13 +118,7 @@ extension StorageController {
         let length = size == 0 ? 0 : range.count
         headers[.contentLength] = String(length)
         if request.method == .head || length == 0 { return Response(status: status, headers: headers) }
-        let body: ResponseBody
-        do {
-            body = try await FileIO().loadFile(path: files.location(ref: project.ref, version: object.version), range: range, context: context)
-        } catch is HTTPError {
-            // A row whose content this node does not hold (see docs/STORAGE.md, "Backends").
-            throw StorageError.objectNotFound()
-        }
+        let body = try await files.read(ref: project.ref, version: object.version, range: range, context: context)
         metrics?.sent(length)
         return Response(status: status, headers: headers, body: body)
     }

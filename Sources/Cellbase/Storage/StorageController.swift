@@ -8,19 +8,19 @@ import Synchronization
 /// `/storage/v1`: the Supabase Storage API over each project's buckets and objects.
 ///
 /// Metadata lives in the project's database and is read and written under its
-/// `storage.objects` policies; content lives in `LocalObjectFiles`. Routes under the API key
+/// `storage.objects` policies; content lives in an `ObjectContents` backend. Routes under the API key
 /// run as the request's role; signed URLs and public buckets are read without one.
 final class StorageController: Sendable {
     let projects: ProjectService
     let directory: ProjectDirectory
     let databases: [String: any StorageDatabase]
-    let files: LocalObjectFiles
+    let files: any ObjectContents
     let configuration: StorageConfiguration
     let metrics: StorageMetrics?
     /// Projects whose Storage tables exist, so each node creates them once per project.
     private let prepared = Mutex<Set<String>>([])
 
-    init(projects: ProjectService, directory: ProjectDirectory, databases: [String: any StorageDatabase], files: LocalObjectFiles, configuration: StorageConfiguration, metrics: StorageMetrics?) {
+    init(projects: ProjectService, directory: ProjectDirectory, databases: [String: any StorageDatabase], files: any ObjectContents, configuration: StorageConfiguration, metrics: StorageMetrics?) {
         self.projects = projects
         self.directory = directory
         self.databases = databases

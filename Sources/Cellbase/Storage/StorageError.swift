@@ -47,6 +47,15 @@ enum StorageError {
         APIError(.rangeNotSatisfiable, code: "InvalidRange", message: "The requested range is not satisfiable", shape: .storage, headers: [.contentRange: "bytes */\(size)"])
     }
 
+    /// The S3 backend refused a call or could not be reached: its error code, never its text.
+    static func backendFailed(_ failure: S3Failure) -> APIError {
+        let detail = switch failure {
+        case .answer(let status, let code): "answered \(status) \(code)"
+        case .unreachable: "could not be reached"
+        }
+        return APIError(.badGateway, code: "StorageBackendError", message: "The storage backend \(detail)", shape: .storage)
+    }
+
     static func internalError() -> APIError {
         APIError(.internalServerError, code: "InternalError", message: "internal error; the node's log has the details", shape: .storage)
     }

@@ -9,7 +9,7 @@ import NIOCore
 struct StorageUpload {
     /// What was received, once the file version is complete on disk (not yet committed).
     struct Content {
-        var writer: ObjectFileWriter
+        var writer: any ObjectContentWriter
         var size: Int
         var eTag: String
         var mimeType: String
@@ -17,7 +17,7 @@ struct StorageUpload {
         var userMetadata: String?
     }
 
-    let files: LocalObjectFiles
+    let files: any ObjectContents
     let ref: String
     let version: String
     let limit: Int
@@ -142,12 +142,12 @@ struct StorageUpload {
 
     /// Appends to the file version, counting and hashing as it goes.
     struct Sink {
-        let writer: ObjectFileWriter
+        let writer: any ObjectContentWriter
         let limit: Int
         var size = 0
         var hash = Insecure.MD5()
 
-        init(writer: ObjectFileWriter, limit: Int) {
+        init(writer: any ObjectContentWriter, limit: Int) {
             self.writer = writer
             self.limit = limit
         }
