@@ -1,6 +1,7 @@
-"""Storage through the real supabase-py client (storage3), on both backends: buckets, uploads,
-downloads, listings, moves, copies, removals, signed download and upload URLs, public URLs, and
-policies on storage.objects for signed-in users."""
+"""Storage through the real supabase-py client (storage3), on both backends and on the S3 object
+backend (a SQLite node storing object content in moto's S3): buckets, uploads, downloads,
+listings, moves, copies, removals, signed download and upload URLs, public URLs, and policies on
+storage.objects for signed-in users."""
 
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import httpx
 import pytest
 from storage3.exceptions import StorageApiError
 
-from nodes import TIMEOUT, create_project, supabase_client
+from nodes import BACKENDS, TIMEOUT, create_project, read_node, supabase_client
 from support import unique_name
 
 PASSWORD = "correct horse battery"
@@ -19,6 +20,11 @@ create policy "own folder: read" on storage.objects for select to authenticated
 create policy "own folder: write" on storage.objects for insert to authenticated
     with check (bucket_id = 'private' and (storage.foldername(name))[1] = auth.uid()::text);
 """
+
+
+@pytest.fixture(scope="module", params=BACKENDS + ["s3"])
+def node(request):
+    return read_node(request.param)
 
 
 @pytest.fixture(scope="module")
