@@ -24,8 +24,7 @@ final class MQTTServerConnection: Sendable {
         var machine: MQTTConnectionStateMachine
         var device: DeviceIdentity?
         var clientIdentifier = ""
-        var timer: Scheduled<Void>?
-        var timerDeadline: NIODeadline?
+        var timer = MachineTimer()
         var closed = false
         var pendingReleased = false
     }
@@ -79,7 +78,7 @@ final class MQTTServerConnection: Sendable {
         }
         _ = apply { $0.connectionClosed() }
         state.withLock { state in
-            state.timer?.cancel()
+            state.timer.cancel()
             state.closed = true
         }
         releasePending()
@@ -135,7 +134,7 @@ final class MQTTServerConnection: Sendable {
                     if let packet { write(packet, version: version, &state) }
                     releasePending(&state)
                     state.closed = true
-                    state.timer?.cancel()
+                    state.timer.cancel()
                     channel.close(mode: .all, promise: nil)
                 case .store(let topic, let payload, let packetIdentifier):
                     if let device = state.device { submit(topic: topic, payload: payload, packetIdentifier: packetIdentifier, device: device) }
@@ -277,18 +276,10 @@ final class MQTTServerConnection: Sendable {
 
     // MARK: - Timers
 
-    /// Arms the event-loop timer for the machine's next deadline (connect timeout, keep-alive) when it
-    /// is earlier than the armed one; a timer that fires early re-arms for the deadline then current.
     private func scheduleTimer(_ state: inout State) {
         guard !state.closed, let deadline = state.machine.nextDeadline else { return }
-        if let armed = state.timerDeadline, armed <= deadline, state.timer != nil { return }
-        state.timer?.cancel()
-        state.timerDeadline = deadline
-        state.timer = channel.eventLoop.scheduleTask(deadline: deadline) { [self] in
-            self.state.withLock { state in
-                state.timer = nil
-                state.timerDeadline = nil
-            }
+        state.timer.arm(for: deadline, on: channel.eventLoop) { [self] in
+            self.state.withLock { $0.timer.fired() }
             _ = apply { $0.timerFired(now: .now()) }
         }
     }

@@ -21,8 +21,7 @@ final class MQTTUpstreamConnection: Sendable {
 
     private struct State {
         var machine: MQTTUpstreamStateMachine
-        var timer: Scheduled<Void>?
-        var timerDeadline: NIODeadline?
+        var timer = MachineTimer()
         var closed = false
         var subscribed = false
         var error: MQTTUpstreamError?
@@ -78,7 +77,7 @@ final class MQTTUpstreamConnection: Sendable {
         return state.withLock { state in
             state.machine.connectionClosed()
             state.closed = true
-            state.timer?.cancel()
+            state.timer.cancel()
             return Outcome(subscribed: state.subscribed, error: state.error, unacknowledgedCommands: state.machine.unacknowledgedCommands)
         }
     }
@@ -125,7 +124,7 @@ final class MQTTUpstreamConnection: Sendable {
                         services.logger.warning("MQTT upstream connection closed", metadata: ["error": "\(error)"])
                     }
                     state.closed = true
-                    state.timer?.cancel()
+                    state.timer.cancel()
                     channel.close(mode: .all, promise: nil)
                 }
             }
@@ -186,14 +185,8 @@ final class MQTTUpstreamConnection: Sendable {
 
     private func scheduleTimer(_ state: inout State) {
         guard !state.closed, let deadline = state.machine.nextDeadline else { return }
-        if let armed = state.timerDeadline, armed <= deadline, state.timer != nil { return }
-        state.timer?.cancel()
-        state.timerDeadline = deadline
-        state.timer = channel.eventLoop.scheduleTask(deadline: deadline) { [self] in
-            self.state.withLock { state in
-                state.timer = nil
-                state.timerDeadline = nil
-            }
+        state.timer.arm(for: deadline, on: channel.eventLoop) { [self] in
+            self.state.withLock { $0.timer.fired() }
             apply { $0.timerFired(now: .now()) }
         }
     }
