@@ -123,6 +123,18 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("telemetry-retention-days"), help: "Days of telemetry points a project keeps until it sets its own (PATCH /telemetry/v1/settings).")
     var telemetryRetentionDays = 30
 
+    @Option(name: .customLong("jobs-concurrency"), help: "Jobs of one project this node runs at once.")
+    var jobsConcurrency = 16
+
+    @Option(name: .customLong("jobs-lease-seconds"), help: "How long a claimed job stays leased without renewal; a job whose node died runs again after it.")
+    var jobsLeaseSeconds = 30
+
+    @Option(name: .customLong("jobs-retry-base-ms"), help: "Wait after a job's first failed attempt, in milliseconds; it doubles with each attempt (with jitter), up to an hour.")
+    var jobsRetryBaseMilliseconds = 2000
+
+    @Flag(name: .customLong("no-job-worker"), help: "Accept and list jobs but run none on this node.")
+    var noJobWorker = false
+
     @Option(name: .customLong("realtime-max-pending-bytes"), help: "Bytes queued for one realtime client before it is disconnected as not reading.")
     var realtimeMaxPendingBytes = 4 << 20
 
@@ -275,6 +287,13 @@ struct Serve: AsyncParsableCommand {
             access: metricsAccess,
             projectLabel: metricsProjectLabel == "on",
             maxProjectLabels: metricsMaxProjects
+        )
+        guard (1...1024).contains(jobsConcurrency) else { throw ValidationError("--jobs-concurrency is 1 to 1024") }
+        guard (2...3600).contains(jobsLeaseSeconds) else { throw ValidationError("--jobs-lease-seconds is 2 to 3600") }
+        guard (1...3_600_000).contains(jobsRetryBaseMilliseconds) else { throw ValidationError("--jobs-retry-base-ms is 1 to 3600000") }
+        configuration.jobs = JobsConfiguration(
+            workerEnabled: !noJobWorker, concurrency: jobsConcurrency, leaseMilliseconds: Int64(jobsLeaseSeconds) * 1000,
+            retryBaseMilliseconds: Int64(jobsRetryBaseMilliseconds)
         )
         guard storageMaxObjectBytes > 0 else { throw ValidationError("--storage-max-object-bytes must be positive") }
         configuration.storage.maxObjectBytes = storageMaxObjectBytes

@@ -160,9 +160,19 @@ public enum CellbaseBuilder {
         case .admin: MetricsController(metrics: metrics).addRoutes(to: router.group().add(middleware: AdminTokenMiddleware(token: adminToken)))
         case .off: break
         }
-        AdminController(projects: projects).addRoutes(
-            to: router.group("admin/v1").add(middleware: AdminTokenMiddleware(token: adminToken))
+        let admin = router.group("admin/v1").add(middleware: AdminTokenMiddleware(token: adminToken))
+        AdminController(projects: projects).addRoutes(to: admin)
+        let jobRunner = JobRunner(
+            configuration: configuration.jobs, owner: try NodeID.loadOrCreate(in: configuration.dataDirectory),
+            dependencies: JobRunner.Dependencies(
+                directory: directory, databases: authDatabases, handlers: [.noop: NoopJobHandler()],
+                duties: [WebhookDispatcher(projects: projects, changes: wiring.changeSource ?? changes, logger: logger)]
+            ),
+            metrics: configuration.metrics.access == .off ? nil : metrics.jobs, logger: logger
         )
+        let jobs = JobService(runner: jobRunner)
+        JobsAdminController(jobs: jobs, projects: projects).addRoutes(to: admin)
+        WebhooksAdminController(jobs: jobs, projects: projects).addRoutes(to: admin)
         DataAPIController(projects: projects, limits: configuration.restLimits, maxBodySize: configuration.maxBodySize).addRoutes(
             to: router.group("rest/v1")
                 .add(middleware: APIKeyMiddleware(directory: directory, shape: .postgrest))
@@ -219,7 +229,7 @@ public enum CellbaseBuilder {
         // has ended its final spans.
         if let exporter = tracing?.exporter { services.append(exporter) }
         services += postgresClients as [any Service]
-        services += [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes] as [any Service]
+        services += [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes, jobRunner] as [any Service]
         if wiring.bus == nil, let sharedBus { services.append(sharedBus) }
         if let mqttListener { services.append(mqttListener) }
         if let mqttUpstream { services.append(mqttUpstream) }

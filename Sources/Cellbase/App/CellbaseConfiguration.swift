@@ -34,6 +34,7 @@ public struct CellbaseConfiguration: Sendable {
     /// Telemetry partitioning and retention defaults.
     public var telemetry = TelemetryConfiguration()
     public var storage = StorageConfiguration()
+    public var jobs = JobsConfiguration()
 
     public init(
         dataDirectory: String = "./cellbase-data",

@@ -19,6 +19,7 @@ final class NodeMetrics: Sendable {
     let mqttUpstream: MQTTUpstreamMetrics
     let telemetry: TelemetryMetrics
     let storage: StorageMetrics
+    let jobs: JobMetrics
     private let registry: PrometheusCollectorRegistry
     private let localShard: SQLiteShard
     private let sqliteOpenDatabases: Gauge
@@ -34,6 +35,7 @@ final class NodeMetrics: Sendable {
         mqttUpstream = MQTTUpstreamMetrics(registry: registry)
         telemetry = TelemetryMetrics(registry: registry)
         storage = StorageMetrics(registry: registry)
+        jobs = JobMetrics(registry: registry, projectLabels: projectLabels)
         self.localShard = localShard
         sqliteOpenDatabases = registry.makeGauge(descriptor: MetricNameDescriptor(
             namespace: "cellbase", subsystem: "sqlite", metricName: "open_databases", unitName: "",
