@@ -23,6 +23,14 @@ struct AdminConnection: ParsableArguments {
         return try await send(method, path, bearer: token, body: try body.map { try JSONEncoder().encode($0) })
     }
 
+    /// A request with a JSON body given as text.
+    func request(_ method: HTTPMethod, _ path: String, json: String) async throws -> (status: Int, body: String) {
+        guard let token = adminToken ?? AdminToken.load(from: data) else {
+            throw ValidationError("No admin token in \(data); pass --admin-token")
+        }
+        return try await send(method, path, bearer: token, body: Data(json.utf8))
+    }
+
     /// One JSON request to the node with `Authorization: Bearer <bearer>`.
     func send(_ method: HTTPMethod, _ path: String, bearer: String, body: Data?) async throws -> (status: Int, body: String) {
         guard let base = url ?? StatusFile.read(in: data)?.url else {

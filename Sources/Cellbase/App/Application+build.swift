@@ -166,13 +166,14 @@ public enum CellbaseBuilder {
             configuration: configuration.jobs, owner: try NodeID.loadOrCreate(in: configuration.dataDirectory),
             dependencies: JobRunner.Dependencies(
                 directory: directory, databases: authDatabases, handlers: [.noop: NoopJobHandler()],
-                duties: [WebhookDispatcher(projects: projects, changes: wiring.changeSource ?? changes, logger: logger)]
+                duties: [WebhookDispatcher(projects: projects, changes: wiring.changeSource ?? changes, logger: logger), ScheduleDuty()]
             ),
             metrics: configuration.metrics.access == .off ? nil : metrics.jobs, logger: logger
         )
         let jobs = JobService(runner: jobRunner)
         JobsAdminController(jobs: jobs, projects: projects).addRoutes(to: admin)
         WebhooksAdminController(jobs: jobs, projects: projects).addRoutes(to: admin)
+        SchedulesAdminController(jobs: jobs, projects: projects).addRoutes(to: admin)
         DataAPIController(projects: projects, limits: configuration.restLimits, maxBodySize: configuration.maxBodySize).addRoutes(
             to: router.group("rest/v1")
                 .add(middleware: APIKeyMiddleware(directory: directory, shape: .postgrest))

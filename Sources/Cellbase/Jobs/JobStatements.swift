@@ -282,3 +282,32 @@ extension JobStatements {
         "UPDATE \(webhooks) SET enabled = \(p(2)), disabled_reason = \(p(3)) WHERE name = \(p(1)) RETURNING id"
     }
 }
+
+extension JobStatements {
+    // MARK: Schedules
+
+    static let scheduleColumns = "name, cron, time_zone, kind, payload, CAST(enabled AS text), CAST(next_run_at AS text), CAST(last_run_at AS text), CAST(created_at AS text)"
+
+    /// Binds: name, cron, time zone, kind, payload, next run.
+    var insertSchedule: String {
+        """
+        INSERT INTO \(schedules) (name, cron, time_zone, kind, payload, enabled, next_run_at, created_at)
+        VALUES (\(p(1)), \(p(2)), \(p(3)), \(p(4)), \(p(5)), 1, \(p(6)), \(now))
+        """
+    }
+
+    var listSchedules: String { "SELECT \(Self.scheduleColumns) FROM \(schedules) ORDER BY name" }
+    var scheduleByName: String { "SELECT \(Self.scheduleColumns) FROM \(schedules) WHERE name = \(p(1))" }
+    var deleteSchedule: String { "DELETE FROM \(schedules) WHERE name = \(p(1)) RETURNING name" }
+
+    /// Enabled schedules whose next run has come, with the database's clock.
+    var dueSchedules: String {
+        "SELECT \(Self.scheduleColumns), CAST(\(now) AS text) FROM \(schedules) WHERE enabled <> 0 AND next_run_at <= \(now) ORDER BY next_run_at LIMIT 100"
+    }
+
+    /// Binds: name, the run being taken (its old `next_run_at`), the next one. No row: another
+    /// node took this run first.
+    var takeScheduledRun: String {
+        "UPDATE \(schedules) SET next_run_at = \(p(3)), last_run_at = \(p(2)) WHERE name = \(p(1)) AND next_run_at = \(p(2)) RETURNING name"
+    }
+}

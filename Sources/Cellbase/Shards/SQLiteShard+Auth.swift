@@ -15,7 +15,7 @@ extension SQLiteShard: AuthDatabase {
                     let rows = try Self.rows(of: first, on: handle)
                     for statement in try next(rows) { try handle.query(statement.sql, statement.binds) }
                     return rows
-                } catch let failure as SQLiteFailure where failure.code == Self.uniqueViolation {
+                } catch let failure as SQLiteFailure where failure.code == Self.uniqueViolation || failure.code == Self.primaryKeyViolation {
                     throw AuthDatabaseError.uniqueViolation
                 }
             }
@@ -24,6 +24,8 @@ extension SQLiteShard: AuthDatabase {
 
     /// `SQLITE_CONSTRAINT_UNIQUE`, an extended result code the C module does not export to Swift.
     private static let uniqueViolation = SQLITE_CONSTRAINT | (8 << 8)
+    /// `SQLITE_CONSTRAINT_PRIMARYKEY`: a duplicate primary key, which PostgreSQL reports as a unique violation too.
+    private static let primaryKeyViolation = SQLITE_CONSTRAINT | (6 << 8)
 
     private static func rows(of statement: SQLStatement, on handle: SQLiteHandle) throws -> [[String?]] {
         var rows: [[String?]] = []
