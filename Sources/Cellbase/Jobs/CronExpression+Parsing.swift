@@ -51,13 +51,11 @@ extension CronExpression {
         // Every month has every weekday, so only a day-of-month that must match on its own can make
         // the expression impossible, and only through a month too short for it (February 29 exists).
         if dayOfMonthIsStar || dayOfWeekIsStar {
-            let possible = months.elements.contains { month in
-                daysOfMonth.first(atOrAfter: 1).map { $0 <= Self.longestMonths[month - 1] } ?? false
-            }
-            guard possible else {
+            let earliestDay = daysOfMonth.elements.first ?? Int.max
+            guard months.elements.contains(where: { earliestDay <= Self.longestMonths[$0 - 1] }) else {
                 throw CronExpressionError(
                     .neverFires, field: .dayOfMonth,
-                    "the expression never fires: no month in \"\(fields[3])\" has a day in \"\(fields[2])\""
+                    "the expression never fires: day-of-month \"\(fields[2])\" does not occur in month \"\(fields[3])\""
                 )
             }
         }
