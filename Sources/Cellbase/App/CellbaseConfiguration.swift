@@ -34,6 +34,8 @@ public struct CellbaseConfiguration: Sendable {
     /// Telemetry partitioning and retention defaults.
     public var telemetry = TelemetryConfiguration()
     public var storage = StorageConfiguration()
+    /// Where webhooks may be delivered and how much of an answer is read.
+    public var webhooks = WebhookConfiguration()
 
     public init(
         dataDirectory: String = "./cellbase-data",
