@@ -165,6 +165,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("storage-s3-part-bytes"), help: "Size of the parts large objects are sent to S3 in (at least 5 MiB); one part per upload is held in memory.")
     var storageS3PartBytes = 8 * 1024 * 1024
 
+    @Flag(name: .customLong("webhook-allow-private"), help: "Let webhooks reach any address: loopback, private networks, link-local (cloud metadata) included.")
+    var webhookAllowPrivate = false
+
+    @Option(name: .customLong("webhook-allow-cidr"), help: "A network webhooks may reach although it is not public, e.g. 10.1.0.0/16 or fd00::/8. Repeatable.")
+    var webhookAllowCIDRs: [String] = []
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. 'info' logs one line per request.")
     var logLevel = "info"
 
@@ -298,6 +304,7 @@ struct Serve: AsyncParsableCommand {
         guard storageMaxObjectBytes > 0 else { throw ValidationError("--storage-max-object-bytes must be positive") }
         configuration.storage.maxObjectBytes = storageMaxObjectBytes
         configuration.storage.backend = try storageBackendConfiguration(environment: ProcessInfo.processInfo.environment)
+        configuration.webhooks.addressPolicy = try webhookAddressPolicy()
 
         // Running Swift concurrency on NIO's event loops saves a thread hop per request
         // (benchmarks/rest_read.sh measures it; CELLBASE_NIO_EXECUTOR=0 turns it off for that).
@@ -349,6 +356,17 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    /// The `--webhook-allow-*` flags as the policy webhook deliveries are checked against.
+    func webhookAddressPolicy() throws -> OutboundAddressPolicy {
+        let networks = try webhookAllowCIDRs.map { text in
+            guard let network = IPNetwork(text) else {
+                throw ValidationError("--webhook-allow-cidr takes a network such as 10.1.0.0/16 or fd00::/8, with no bits set after the prefix; got '\(text)'")
+            }
+            return network
+        }
+        return OutboundAddressPolicy(allowsPrivate: webhookAllowPrivate, allowedNetworks: networks)
+    }
+
     /// The `--storage-*` backend flags, with S3 credentials from the flags or the standard AWS
     /// environment variables.
     func storageBackendConfiguration(environment: [String: String]) throws -> StorageConfiguration.Backend {

@@ -165,7 +165,12 @@ public enum CellbaseBuilder {
         let jobRunner = JobRunner(
             configuration: configuration.jobs, owner: try NodeID.loadOrCreate(in: configuration.dataDirectory),
             dependencies: JobRunner.Dependencies(
-                directory: directory, databases: authDatabases, handlers: [.noop: NoopJobHandler()],
+                directory: directory, databases: authDatabases, handlers: [
+                    .noop: NoopJobHandler(),
+                    .webhook: WebhookJobHandler(
+                        databases: authDatabases, sender: WebhookDelivery(configuration: configuration.webhooks, eventLoopGroup: eventLoopGroup), logger: logger
+                    ),
+                ],
                 duties: [WebhookDispatcher(projects: projects, changes: wiring.changeSource ?? changes, logger: logger), ScheduleDuty()]
             ),
             metrics: configuration.metrics.access == .off ? nil : metrics.jobs, logger: logger

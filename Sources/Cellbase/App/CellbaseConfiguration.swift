@@ -35,6 +35,8 @@ public struct CellbaseConfiguration: Sendable {
     public var telemetry = TelemetryConfiguration()
     public var storage = StorageConfiguration()
     public var jobs = JobsConfiguration()
+    /// Where webhooks may be delivered and how much of an answer is read.
+    public var webhooks = WebhookConfiguration()
 
     public init(
         dataDirectory: String = "./cellbase-data",

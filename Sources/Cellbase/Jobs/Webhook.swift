@@ -53,9 +53,7 @@ struct Webhook: Sendable, Hashable {
     }
 
     static func newSecret() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return "whsec_" + Data(bytes).base64EncodedString()
+        WebhookSecret.generate().text
     }
 
     /// The admin API's JSON, secret included: the operator configures the receiver with it.

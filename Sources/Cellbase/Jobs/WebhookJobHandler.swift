@@ -3,8 +3,8 @@ import Logging
 
 /// Runs `webhook` jobs: one signed POST of the job's body to its webhook's URL.
 ///
-/// The delivery's `webhook-id` is the job's idempotency key, the same on every attempt, so a
-/// receiver that remembers ids sees each change once. A receiver answering 410 Gone disables
+/// The delivery's `webhook-id` is the job's id, the same on every attempt (and one job per
+/// change and webhook), so a receiver that remembers ids sees each change once. A receiver answering 410 Gone disables
 /// the webhook: its pending and future jobs die instead of knocking on a closed door.
 struct WebhookJobHandler: JobHandler {
     let databases: [String: any AuthDatabase]
@@ -27,7 +27,7 @@ struct WebhookJobHandler: JobHandler {
             throw JobFailure.permanent("the webhook '\(hook.name)' is disabled: \(hook.disabledReason ?? "by an operator")")
         }
         let outcome = await sender.send(WebhookCall(
-            url: hook.url, secret: hook.secret, id: job.idempotencyKey, body: payload.body.serialized,
+            url: hook.url, secret: hook.secret, id: job.id, body: payload.body.serialized,
             timeout: .milliseconds(hook.timeoutMilliseconds)
         ))
         switch outcome {
@@ -71,4 +71,20 @@ enum WebhookCallOutcome: Sendable, Hashable {
 /// What makes webhook calls.
 protocol WebhookSender: Sendable {
     func send(_ call: WebhookCall) async -> WebhookCallOutcome
+}
+
+extension WebhookDelivery: WebhookSender {
+    func send(_ call: WebhookCall) async -> WebhookCallOutcome {
+        guard let secret = WebhookSecret(call.secret) else { return .refused("the webhook's secret is malformed") }
+        let request = WebhookRequest(
+            url: call.url, secrets: [secret], id: call.id, timestamp: Timestamp.nowMilliseconds() / 1000,
+            body: Array(call.body.utf8), timeout: call.timeout
+        )
+        switch await deliver(request) {
+        case .delivered(let status): return .delivered(status: status)
+        case .retry(let reason, _): return .retry(reason)
+        case .gone: return .gone
+        case .refused(let reason): return .refused(reason)
+        }
+    }
 }
