@@ -53,6 +53,8 @@ struct TestNode {
     var auth = AuthConfiguration(bcryptCost: 4)
     var metrics = MetricsConfiguration()
     var storage = StorageConfiguration()
+    var jobs = JobsConfiguration()
+    var webhooks = WebhookConfiguration()
     /// No spans unless a test gives the node a tracer.
     var tracing: NodeTracing?
     /// Where the node logs; warnings and worse to the console unless a test captures them.
@@ -75,6 +77,8 @@ struct TestNode {
         configuration.auth = auth
         configuration.metrics = metrics
         configuration.storage = storage
+        configuration.jobs = jobs
+        configuration.webhooks = webhooks
         if backend == .postgres {
             configuration.postgresShards = ["pg": try TestEnvironment.postgresURL()]
             configuration.defaultShard = "pg"

@@ -1,0 +1,152 @@
+import CellbaseSQL
+import Foundation
+import HTTPTypes
+import NIOHTTP1
+import Testing
+
+@testable import Cellbase
+
+/// Database webhooks end to end: rows written through the Data API reach a real receiver on
+/// loopback, signed, once per change; 410 disables a webhook; failures are retried until dead.
+@Suite struct WebhookJobsTests {
+    static let table = "CREATE TABLE orders (id bigint PRIMARY KEY, status text NOT NULL);"
+
+    static func node(_ backend: Backend) -> TestNode {
+        var node = TestNode(backend: backend)
+        node.webhooks = WebhookConfiguration(addressPolicy: OutboundAddressPolicy(allowsPrivate: true))
+        node.jobs = JobsConfiguration(retryBaseMilliseconds: 50, retryCapMilliseconds: 200)
+        return node
+    }
+
+    static func createWebhook(_ client: TestClient, _ project: TestProject, _ body: String) async throws -> String {
+        let created = try await client.admin(.post, "/admin/v1/projects/\(project.ref)/webhooks", body: body)
+        guard created.status == .created, case .string(let secret)? = try created.json()["secret"] else { throw UnexpectedAnswer(answer: created) }
+        return secret
+    }
+
+    @Test(arguments: Backend.allCases)
+    func everyChangeIsDeliveredOnceAndSigned(backend: Backend) async throws {
+        let node = Self.node(backend)
+        defer { node.removeData() }
+        let receiver = WebhookReceiver(.respond(.ok))
+        try await receiver.run { port in
+            try await node.run { client in
+                let project = try await client.project(migration: Self.table)
+                let secret = try await Self.createWebhook(client, project, #"{"name":"all","table":"orders","url":"http://127.0.0.1:\#(port)/all"}"#)
+                _ = try await Self.createWebhook(client, project, #"{"name":"paid","table":"orders","events":["UPDATE"],"filter":"status=eq.paid","url":"http://127.0.0.1:\#(port)/paid"}"#)
+                let key = project.serviceRoleKey
+                _ = try await client.rest(.post, "orders", project: project, key: key, body: #"[{"id":1,"status":"new"},{"id":2,"status":"new"}]"#)
+                _ = try await client.rest(.patch, "orders?id=eq.1", project: project, key: key, body: #"{"status":"paid"}"#)
+                _ = try await client.rest(.patch, "orders?id=eq.2", project: project, key: key, body: #"{"status":"cancelled"}"#)
+                _ = try await client.rest(.delete, "orders?id=eq.2", project: project, key: key)
+
+                for _ in 0..<300 where receiver.requests.count < 6 { try await Task.sleep(for: .milliseconds(100)) }
+                try await Task.sleep(for: .milliseconds(500))
+                let requests = receiver.requests
+                let toAll = requests.filter { $0.uri == "/all" }
+                let toPaid = requests.filter { $0.uri == "/paid" }
+                #expect(toAll.count == 5)
+                #expect(toPaid.count == 1)
+                let secrets = [try #require(WebhookSecret(secret))]
+                var ids = Set<String>()
+                var types: [String] = []
+                for request in toAll {
+                    let id = try #require(request.headers.first(name: "webhook-id"))
+                    ids.insert(id)
+                    try WebhookSignature.verify(
+                        id: id, timestamp: try #require(request.headers.first(name: "webhook-timestamp")),
+                        signature: try #require(request.headers.first(name: "webhook-signature")), body: request.body,
+                        secrets: secrets, now: Int64(Date().timeIntervalSince1970)
+                    )
+                    let body = try JSONParser.parse(request.body, maxDepth: 16)
+                    #expect(body["table"] == .string("orders"))
+                    #expect(body["schema"] == .string("public"))
+                    if case .string(let type)? = body["type"] { types.append(type) }
+                }
+                #expect(ids.count == 5)
+                #expect(types.sorted() == ["DELETE", "INSERT", "INSERT", "UPDATE", "UPDATE"])
+                let paid = try JSONParser.parse(toPaid[0].body, maxDepth: 16)
+                #expect(paid["record"]?["id"] == .number("1"))
+                #expect(paid["record"]?["status"] == .string("paid"))
+            }
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aGoneReceiverDisablesItsWebhook(backend: Backend) async throws {
+        let node = Self.node(backend)
+        defer { node.removeData() }
+        let receiver = WebhookReceiver(.respond(.gone))
+        try await receiver.run { port in
+            try await node.run { client in
+                let project = try await client.project(migration: Self.table)
+                _ = try await Self.createWebhook(client, project, #"{"name":"gone","table":"orders","url":"http://127.0.0.1:\#(port)/"}"#)
+                _ = try await client.rest(.post, "orders", project: project, key: project.serviceRoleKey, body: #"{"id":1,"status":"new"}"#)
+                var hook: JSONValue = .null
+                for _ in 0..<300 {
+                    hook = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/webhooks/gone").json()
+                    if hook["enabled"] == .bool(false) { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(hook["enabled"] == .bool(false))
+                guard case .string(let reason)? = hook["disabled_reason"] else { Issue.record("no reason: \(hook)"); return }
+                #expect(reason.contains("410"))
+                let dead = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/jobs?state=dead").json()
+                guard case .array(let jobs) = dead else { Issue.record("\(dead)"); return }
+                #expect(jobs.count == 1)
+                #expect(receiver.requests.count == 1)
+            }
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aFailingReceiverIsRetriedUntilTheJobIsDead(backend: Backend) async throws {
+        let node = Self.node(backend)
+        defer { node.removeData() }
+        let receiver = WebhookReceiver(.respond(.internalServerError, body: "broken"))
+        try await receiver.run { port in
+            try await node.run { client in
+                let project = try await client.project(migration: Self.table)
+                _ = try await Self.createWebhook(client, project, #"{"name":"flaky","table":"orders","max_attempts":3,"url":"http://127.0.0.1:\#(port)/"}"#)
+                _ = try await client.rest(.post, "orders", project: project, key: project.serviceRoleKey, body: #"{"id":1,"status":"new"}"#)
+                var jobs: [JSONValue] = []
+                for _ in 0..<300 {
+                    if case .array(let dead) = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/jobs?state=dead").json(), !dead.isEmpty {
+                        jobs = dead
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(jobs.count == 1)
+                #expect(jobs.first?["attempts"] == .number("3"))
+                guard case .string(let error)? = jobs.first?["last_error"] else { Issue.record("no error"); return }
+                #expect(error.contains("500"))
+                #expect(receiver.requests.count == 3)
+                #expect(Set(receiver.requests.compactMap { $0.headers.first(name: "webhook-id") }).count == 1)
+            }
+        }
+    }
+
+    @Test func privateAddressesAreRefusedByDefault() async throws {
+        let node = TestNode(backend: .sqlite)
+        defer { node.removeData() }
+        let receiver = WebhookReceiver(.respond(.ok))
+        try await receiver.run { port in
+            try await node.run { client in
+                let project = try await client.project(migration: Self.table)
+                _ = try await Self.createWebhook(client, project, #"{"name":"inside","table":"orders","url":"http://127.0.0.1:\#(port)/"}"#)
+                _ = try await client.rest(.post, "orders", project: project, key: project.serviceRoleKey, body: #"{"id":1,"status":"new"}"#)
+                var jobs: [JSONValue] = []
+                for _ in 0..<300 {
+                    if case .array(let dead) = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/jobs?state=dead").json(), !dead.isEmpty {
+                        jobs = dead
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(jobs.first?["attempts"] == .number("1"))
+                #expect(receiver.connections == 0)
+            }
+        }
+    }
+}
