@@ -24,6 +24,18 @@ import Testing
         return secret
     }
 
+    /// The project's dead jobs, once there are any; fails after about 30 seconds.
+    static func deadJobs(_ client: TestClient, _ project: TestProject) async throws -> [JSONValue] {
+        for _ in 0..<300 {
+            if case .array(let dead) = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/jobs?state=dead").json(), !dead.isEmpty {
+                return dead
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("no job of project \(project.ref) died")
+        return []
+    }
+
     @Test(arguments: Backend.allCases)
     func everyChangeIsDeliveredOnceAndSigned(backend: Backend) async throws {
         let node = Self.node(backend)
@@ -109,14 +121,7 @@ import Testing
                 let project = try await client.project(migration: Self.table)
                 _ = try await Self.createWebhook(client, project, #"{"name":"flaky","table":"orders","max_attempts":3,"url":"http://127.0.0.1:\#(port)/"}"#)
                 _ = try await client.rest(.post, "orders", project: project, key: project.serviceRoleKey, body: #"{"id":1,"status":"new"}"#)
-                var jobs: [JSONValue] = []
-                for _ in 0..<300 {
-                    if case .array(let dead) = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/jobs?state=dead").json(), !dead.isEmpty {
-                        jobs = dead
-                        break
-                    }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
+                let jobs = try await Self.deadJobs(client, project)
                 #expect(jobs.count == 1)
                 #expect(jobs.first?["attempts"] == .number("3"))
                 guard case .string(let error)? = jobs.first?["last_error"] else { Issue.record("no error"); return }
@@ -136,14 +141,7 @@ import Testing
                 let project = try await client.project(migration: Self.table)
                 _ = try await Self.createWebhook(client, project, #"{"name":"inside","table":"orders","url":"http://127.0.0.1:\#(port)/"}"#)
                 _ = try await client.rest(.post, "orders", project: project, key: project.serviceRoleKey, body: #"{"id":1,"status":"new"}"#)
-                var jobs: [JSONValue] = []
-                for _ in 0..<300 {
-                    if case .array(let dead) = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/jobs?state=dead").json(), !dead.isEmpty {
-                        jobs = dead
-                        break
-                    }
-                    try await Task.sleep(for: .milliseconds(100))
-                }
+                let jobs = try await Self.deadJobs(client, project)
                 #expect(jobs.first?["attempts"] == .number("1"))
                 #expect(receiver.connections == 0)
             }

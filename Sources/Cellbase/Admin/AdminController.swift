@@ -145,11 +145,7 @@ struct AdminController {
     }
 
     private func project(_ context: CellbaseRequestContext) async throws -> Project {
-        let ref = context.parameters.get("ref") ?? ""
-        guard Project.isValidRef(ref), let project = try await projects.directory.project(ref: ref) else {
-            throw APIError.notFound("project_not_found", "No project with ref '\(ref)'")
-        }
-        return project
+        try await AdminRequests.project(context, projects)
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: CellbaseRequestContext) async throws -> T {

@@ -27,10 +27,9 @@ struct JobStatements: Sendable {
         schedules = namespace.qualified(Self.schedulesTable)
         webhookCursor = namespace.qualified(Self.webhookCursorTable)
         dialect = namespace.dialect
-        index = { SQLNamespace.quote($0) }
     }
 
-    private let index: @Sendable (String) -> String
+    private func index(_ name: String) -> String { SQLNamespace.quote(name) }
 
     private func p(_ index: Int) -> String { (dialect == .postgres ? "$" : "?") + String(index) }
 

@@ -1,5 +1,4 @@
 import CellbaseSQL
-import FoundationEssentials
 
 /// A database webhook: changes of one table (some operations, optionally filtered) POSTed as JSON
 /// to a URL, signed with the webhook's secret.
