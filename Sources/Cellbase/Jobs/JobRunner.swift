@@ -86,7 +86,15 @@ final class JobRunner: Service {
             return
         }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.discover(everyProject: true) }
+            group.addTask {
+                // The control store may still be setting up its tables as the node starts: look
+                // again each second until the first full look succeeds.
+                var attempt = 0
+                while await !self.discover(everyProject: true, quietly: attempt < 5) {
+                    attempt += 1
+                    guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
+                }
+            }
             group.addTask { [configuration] in
                 while (try? await Task.sleep(for: configuration.pollInterval)) != nil {
                     for worker in self.state.withLock({ Array($0.workers.values) }) { worker.wake.yield() }
@@ -94,7 +102,7 @@ final class JobRunner: Service {
             }
             group.addTask {
                 while (try? await Task.sleep(for: Self.discoveryInterval)) != nil {
-                    await self.discover(everyProject: false)
+                    await self.discover(everyProject: false, quietly: false)
                 }
             }
             for await project in starts.stream.cancelOnGracefulShutdown() {
@@ -119,12 +127,14 @@ final class JobRunner: Service {
     /// Starts workers for projects with work. At start every project of every shard is looked at;
     /// later sweeps look only at PostgreSQL shards, where other nodes may have enqueued (a SQLite
     /// file is written by this node alone, which pokes its worker itself).
-    private func discover(everyProject: Bool) async {
+    /// `false` when the projects could not be listed; `quietly` leaves that unlogged.
+    @discardableResult
+    private func discover(everyProject: Bool, quietly: Bool) async -> Bool {
         do {
             try await dependencies.directory.reload()
         } catch {
-            logger.warning("listing projects for their queues failed", metadata: ["error": "\(String(reflecting: error))"])
-            return
+            if !quietly { logger.warning("listing projects for their queues failed", metadata: ["error": "\(String(reflecting: error))"]) }
+            return false
         }
         let running = state.withLock { Set($0.workers.keys) }
         for project in dependencies.directory.projects where !running.contains(project.ref) {
@@ -136,6 +146,7 @@ final class JobRunner: Service {
                 logger.warning("looking at a project's queue failed", metadata: ["project": .string(project.ref), "error": "\(String(reflecting: error))"])
             }
         }
+        return true
     }
 
     private func work(_ project: Project, wakes: AsyncStream<Void>) async {
