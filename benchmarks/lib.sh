@@ -104,3 +104,14 @@ scrape_metrics() {
         sleep 1
     done
 }
+
+# Stops the nginx a benchmark started (its pid file in $NGINX_PID_FILE) and waits for it to be gone,
+# so that removing the temporary folder does not race its last writes.
+NGINX_PID_FILE=""
+stop_nginx() {
+    [ -n "$NGINX_PID_FILE" ] && [ -f "$NGINX_PID_FILE" ] || return 0
+    local pid
+    pid=$(cat "$NGINX_PID_FILE")
+    kill "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+}

@@ -14,7 +14,6 @@ ROUNDS=2
 BIG_MB=100
 HUGE_MB=1024
 
-NGINX_PID_FILE=""
 start_nginx() {
     NGINX_PORT=$(free_port)
     mkdir -p "$CELLBASE_TMP/nginx/root/dav" "$CELLBASE_TMP/nginx/tmp"
@@ -45,14 +44,6 @@ EOF
     for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://127.0.0.1:$NGINX_PORT/big.bin" -r 0-0 2>/dev/null && return 0; sleep 0.1; done
     cat "$CELLBASE_TMP/nginx/error.log" >&2
     return 1
-}
-# Waits for nginx to be gone, so that removing the temporary folder does not race its last writes.
-stop_nginx() {
-    [ -n "$NGINX_PID_FILE" ] && [ -f "$NGINX_PID_FILE" ] || return 0
-    local pid
-    pid=$(cat "$NGINX_PID_FILE")
-    kill "$pid" 2>/dev/null || return 0
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }

@@ -72,11 +72,20 @@ def create_project(node, prefix, sql=SCHEMA_SQL):
         assert created.status_code == 201, created.text
         body = created.json()
         assert body["name"] == name
-        assert set(body) == {"ref", "name", "anon_key", "service_role_key", "shard", "created_at"}
+        # `node` and `plan` are left out when they have no value.
+        assert set(body) - {"node", "plan"} == {
+            "ref", "name", "anon_key", "service_role_key", "shard", "created_at", "cell", "placement_version",
+        }
+        assert body["cell"] == "default"
+        assert isinstance(body["placement_version"], int) and body["placement_version"] > 0
+        assert body.get("plan") is None
         if node.backend in ("sqlite", "s3"):
             assert body["shard"] == "local"
+            # A project on the node's own SQLite is pinned to that node.
+            assert isinstance(body.get("node"), str) and len(body["node"]) == 20
         else:
             assert body["shard"] != "local", "the postgres node must place new projects on a PostgreSQL shard"
+            assert body.get("node") is None
         migrated = admin.post(f"/admin/v1/projects/{body['ref']}/migrations", json={"name": "001_schema", "sql": sql})
         assert migrated.status_code == 201, migrated.text
     return Project(node, body["ref"], name, body["anon_key"], body["service_role_key"], body["shard"])

@@ -1,6 +1,8 @@
 """What the compatibility suite shares: the schema it migrates, the rows it seeds, small helpers."""
 
+import os
 import re
+import socket
 import uuid
 
 SCHEMA_SQL = """
@@ -73,3 +75,18 @@ def without_created_at(row):
 
 def unique_name(prefix):
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def required_env(name):
+    """A setting scripts/test provides; its absence fails the test (never a skip)."""
+    import pytest
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run the suite through scripts/test", pytrace=False)
+    return value
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -7,7 +7,6 @@ scripts/test started ($PG_DIR, $PG_BIN).
 
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -15,20 +14,9 @@ import time
 import httpx
 import pytest
 
+from support import free_port, required_env
+
 SCHEMA = "create table events (id int primary key, kind text not null);"
-
-
-def required_env(name):
-    value = os.environ.get(name)
-    if not value:
-        pytest.fail(f"{name} is not set: run the suite through scripts/test", pytrace=False)
-    return value
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class NodeProcess:

@@ -1,5 +1,5 @@
 # Shared by scripts/test and benchmarks/: install and run the servers Cellbase is tested against,
-# on loopback, in a temporary folder. Source it; call start_postgres, start_moto / stop_services.
+# on loopback, in a temporary folder. Source it; call start_postgres, start_moto, start_redis / stop_services.
 
 CELLBASE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -57,7 +57,7 @@ start_postgres() {
     pg_run "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$CELLBASE_TMP/initdb.log" 2>&1 \
         || { cat "$CELLBASE_TMP/initdb.log" >&2; return 1; }
     pg_run "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=300 -c fsync=on -c shared_buffers=256MB" start >/dev/null \
+        -o "-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=1000 -c fsync=on -c shared_buffers=256MB" start >/dev/null \
         || { cat "$PG_DIR/server.log" >&2; return 1; }
     pg_run "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c "CREATE ROLE cellbase LOGIN PASSWORD 'cellbase' SUPERUSER" >/dev/null
     pg_run "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c "CREATE DATABASE cellbase OWNER cellbase" >/dev/null
@@ -116,6 +116,35 @@ stop_moto() {
     wait "$MOTO_PID" 2>/dev/null || true
 }
 
+# Starts redis-server on a free loopback port, without persistence, in $CELLBASE_TMP/redis;
+# exports CELLBASE_TEST_REDIS_URL.
+start_redis() {
+    apt_install redis-server
+    local port
+    port=$(free_port)
+    mkdir -p "$CELLBASE_TMP/redis"
+    log "Redis on 127.0.0.1:$port"
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$CELLBASE_TMP/redis" \
+        --daemonize no >"$CELLBASE_TMP/redis.log" 2>&1 &
+    REDIS_PID=$!
+    for _ in $(seq 1 200); do
+        if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then
+            export CELLBASE_TEST_REDIS_URL="redis://127.0.0.1:$port"
+            return 0
+        fi
+        sleep 0.1
+    done
+    cat "$CELLBASE_TMP/redis.log" >&2
+    echo "Redis did not become ready" >&2
+    return 1
+}
+
+stop_redis() {
+    [ -n "${REDIS_PID:-}" ] || return 0
+    kill "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+}
+
 CELLBASE_PIDS=()
 
 # Starts `cellbase serve` in the background: start_cellbase NAME DATA_DIR [flags...]; sets
@@ -145,6 +174,7 @@ stop_services() {
     for pid in "${CELLBASE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${CELLBASE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     stop_moto
+    stop_redis
     stop_postgres
     rm -rf "$CELLBASE_TMP"
 }

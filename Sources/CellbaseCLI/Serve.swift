@@ -63,6 +63,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PostgreSQL URL of a control plane shared by several nodes (default: SQLite in the data directory).")
     var control: String?
 
+    @Option(help: "The cell this node belongs to; it serves only the projects placed there. Create cells with `cellbase cells create`.")
+    var cell = "default"
+
+    @Option(name: .customLong("advertise-url"), help: "Where gateways reach this node (default: http://HOST:PORT as bound).")
+    var advertiseURL: String?
+
+    @Option(help: "Where a project that names no shard goes: 'default-shard' (--default-shard) or 'least-loaded' (the shared shard of this node's cell with the fewest projects).")
+    var placement = "default-shard"
+
+    @Option(name: .customLong("heartbeat-interval"), help: "Seconds between the node's heartbeats in the control plane (a node silent for three is out).")
+    var heartbeatInterval = 2.0
+
     @Option(name: .customLong("max-rows"), help: "Most rows one Data API response returns.")
     var maxRows = 1000
 
@@ -83,6 +95,27 @@ struct Serve: AsyncParsableCommand {
 
     @Flag(name: .customLong("auth-confirm-email"), help: "New sign-ups wait for confirmation (an admin's email_confirm) before they can sign in.")
     var authConfirmEmail = false
+
+    @Option(name: .customLong("site-url"), help: "The application's URL: where a verified mail link leads unless its redirect_to has the same origin (default: this node's URL).")
+    var siteURL: String?
+
+    @Option(name: .customLong("auth-mail-token-ttl"), help: "Seconds a confirmation or recovery code (and link) stays valid.")
+    var authMailTokenTTL = 3600
+
+    @Option(name: .customLong("smtp-url"), help: "Send Auth's confirmation and recovery mails through this server: smtp://[USER:PASSWORD@]HOST[:PORT] (587) or smtps://… (465). The password may come from $CELLBASE_SMTP_PASSWORD instead.")
+    var smtpURL: String?
+
+    @Option(name: .customLong("smtp-starttls"), help: "For smtp:// URLs: 'required' (the default: no TLS, no mail), 'opportunistic' (TLS when offered) or 'off'.")
+    var smtpStartTLS = "required"
+
+    @Option(name: .customLong("smtp-ca-file"), help: "A PEM file of CA certificates trusted for the SMTP server besides the system's.")
+    var smtpCAFile: String?
+
+    @Flag(name: .customLong("smtp-allow-plaintext-auth"), help: "Allow SMTP credentials over a connection without TLS.")
+    var smtpAllowPlaintextAuth = false
+
+    @Option(name: .customLong("mail-from"), help: "The sender of Auth's mails, 'Name <address>' or 'address'. Required with --smtp-url.")
+    var mailFrom: String?
 
     @Option(name: .customLong("auth-sign-in-attempts"), help: "Failed sign-ins allowed per email and per client address within the window.")
     var authSignInAttempts = 5
@@ -141,6 +174,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("storage-max-object-bytes"), help: "Largest Storage object any bucket accepts; a bucket's file_size_limit can only lower it.")
     var storageMaxObjectBytes = 50 * 1024 * 1024
 
+    @Option(name: .customLong("export-max-bytes"), help: "Largest CSV file an export writes; a bucket's file_size_limit can lower it.")
+    var exportMaxBytes = 1 << 30
+
     @Option(name: .customLong("storage-backend"), help: "Where Storage keeps object content: 'local' (files under the data directory) or 's3' (an S3-compatible bucket).")
     var storageBackend = "local"
 
@@ -179,6 +215,43 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("tracing"), help: "'on' exports a span per request and per database use over OTLP, configured by the OTEL_* environment variables; 'off' makes no spans.")
     var tracing = "off"
+
+    /// `--smtp-*` and `--mail-from`; `nil` without `--smtp-url`.
+    private func mailConfiguration(environment: [String: String]) throws -> MailConfiguration? {
+        guard let smtpURL else {
+            guard mailFrom == nil, smtpCAFile == nil else { throw ValidationError("--mail-from and --smtp-ca-file need --smtp-url") }
+            return nil
+        }
+        guard let mode = SMTPConfiguration.STARTTLSMode(rawValue: smtpStartTLS) else {
+            throw ValidationError("--smtp-starttls is one of required, opportunistic, off")
+        }
+        var smtp: SMTPConfiguration
+        do {
+            smtp = try SMTPConfiguration(url: smtpURL, startTLS: mode)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if smtp.username != nil, smtp.password?.isEmpty ?? true, let password = environment["CELLBASE_SMTP_PASSWORD"] { smtp.password = password }
+        if smtp.username != nil, smtp.password == nil { throw ValidationError("--smtp-url names a user but no password, and $CELLBASE_SMTP_PASSWORD is not set") }
+        smtp.trustRootsFile = smtpCAFile
+        smtp.allowPlainTextAuth = smtpAllowPlaintextAuth
+        if let host = siteURL.flatMap({ URLComponents(string: $0)?.host }), !host.isEmpty, (try? SocketAddress(ipAddress: host, port: 0)) == nil {
+            smtp.heloName = host
+        }
+        guard let mailFrom else { throw ValidationError("--smtp-url needs --mail-from, the sender of Auth's mails") }
+        do {
+            return MailConfiguration(smtp: smtp, from: try MailAddress(parsing: mailFrom))
+        } catch {
+            throw ValidationError("--mail-from: \(error.detail)")
+        }
+    }
+
+    private static func validatedSiteURL(_ url: String) throws -> String {
+        guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme?.lowercased() ?? ""), !(components.host ?? "").isEmpty else {
+            throw ValidationError("--site-url is an http(s) URL")
+        }
+        return url
+    }
 
     func run() async throws {
         var postgresShards: [String: String] = [:]
@@ -260,13 +333,25 @@ struct Serve: AsyncParsableCommand {
         )
         configuration.restLimits.maxRows = maxRows
         configuration.postgresMaxConnections = postgresConnections
+        configuration.cell = cell
+        configuration.advertiseURL = advertiseURL
+        guard let placement = PlacementPolicy(rawValue: placement) else {
+            throw ValidationError("--placement is 'default-shard' or 'least-loaded'")
+        }
+        configuration.placement = placement
+        guard heartbeatInterval >= 0.1, heartbeatInterval <= 3600 else { throw ValidationError("--heartbeat-interval is 0.1 to 3600 seconds") }
+        configuration.heartbeatInterval = .milliseconds(Int64(heartbeatInterval * 1000))
         configuration.auth = AuthConfiguration(
             accessTokenLifetime: authAccessTokenTTL,
             minimumPasswordLength: authMinPasswordLength,
             confirmEmail: authConfirmEmail,
             signInAttempts: authSignInAttempts,
-            signInWindow: authSignInWindow
+            signInWindow: authSignInWindow,
+            siteURL: try siteURL.map(Self.validatedSiteURL)
         )
+        guard authMailTokenTTL >= 60 else { throw ValidationError("--auth-mail-token-ttl must be at least 60 seconds") }
+        configuration.auth.mailTokenLifetime = authMailTokenTTL
+        configuration.mail = try mailConfiguration(environment: ProcessInfo.processInfo.environment)
         configuration.realtime = RealtimeConfiguration(
             maxConnections: realtimeMaxConnections,
             maxJoinsPerSecond: realtimeMaxJoinsPerSecond,
@@ -303,6 +388,8 @@ struct Serve: AsyncParsableCommand {
         )
         guard storageMaxObjectBytes > 0 else { throw ValidationError("--storage-max-object-bytes must be positive") }
         configuration.storage.maxObjectBytes = storageMaxObjectBytes
+        guard exportMaxBytes > 0 else { throw ValidationError("--export-max-bytes must be positive") }
+        configuration.storage.maxExportBytes = exportMaxBytes
         configuration.storage.backend = try storageBackendConfiguration(environment: ProcessInfo.processInfo.environment)
         configuration.webhooks.addressPolicy = try webhookAddressPolicy()
 

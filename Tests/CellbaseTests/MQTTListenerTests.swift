@@ -186,10 +186,16 @@ struct MQTTListenerTests {
 
     @Test func keepAliveTimeoutDisconnects() async throws {
         let backend = backendWithDevices()
-        try await withMQTTListener(backend: backend) { port in
+        // What is tested is the keep-alive, not the CONNECT deadline: in the run's opening burst the
+        // CONNECT's task can wait for a thread longer than the default 10 s.
+        var configuration = MQTTConfiguration(port: 0)
+        configuration.limits.connectTimeout = .seconds(120)
+        try await withMQTTListener(backend: backend, configuration: configuration) { port in
             try await MQTTTestClient.with(port: port, version: .v5) { client in
-                _ = try await client.connect(device: "d1", password: "secret", keepAlive: 1)
-                #expect(try await client.receive() == .disconnect(MQTTDisconnect(reasonCode: .keepAliveTimeout)))
+                let connAck = try #require(try await client.connect(device: "d1", password: "secret", keepAlive: 1))
+                #expect(connAck.reasonCode == .success)
+                let received = try await client.receive()
+                #expect(received == .disconnect(MQTTDisconnect(reasonCode: .keepAliveTimeout)), "\(String(describing: received))")
                 #expect(await client.isClosedByServer())
             }
         }

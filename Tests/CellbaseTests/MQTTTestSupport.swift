@@ -3,6 +3,7 @@ import CellbaseMQTT
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -181,9 +182,14 @@ func withMQTTListener(
         configuration: configuration, host: "127.0.0.1", backend: backend, eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
         logger: logger
     )
+    // Stopped as a node stops it: by a graceful shutdown of its service group.
+    let services = ServiceGroup(configuration: .init(services: [listener], logger: logger))
     try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await listener.run() }
-        try await body(listener.port)
-        group.cancelAll()
+        group.addTask { try await services.run() }
+        let outcome: Result<Void, any Error>
+        do { outcome = .success(try await body(listener.port)) } catch { outcome = .failure(error) }
+        await services.triggerGracefulShutdown()
+        try await group.waitForAll()
+        try outcome.get()
     }
 }

@@ -35,6 +35,14 @@ enum TestEnvironment {
         return url
     }
 
+    /// Set by scripts/test, which starts redis-server on loopback. Missing is a failure, never a skip.
+    static func redisURL() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["CELLBASE_TEST_REDIS_URL"], !url.isEmpty else {
+            throw MissingServer(variable: "CELLBASE_TEST_REDIS_URL", server: "redis-server")
+        }
+        return url
+    }
+
     struct MissingServer: Error, CustomStringConvertible {
         var variable = "CELLBASE_TEST_POSTGRES_URL"
         var server = "PostgreSQL"
@@ -55,12 +63,18 @@ struct TestNode {
     var storage = StorageConfiguration()
     var jobs = JobsConfiguration()
     var webhooks = WebhookConfiguration()
+    /// Auth's mail settings, and the mailer that takes its mails in place of SMTP.
+    var mail: MailConfiguration?
+    var authMailer: (any AuthMailer)?
     /// No spans unless a test gives the node a tracer.
     var tracing: NodeTracing?
-    /// Where the node logs; warnings and worse to the console unless a test captures them.
+    /// Where the node logs; warnings and worse to the console unless a test captures them, or the
+    /// level `CELLBASE_TEST_LOG_LEVEL` names (`debug` shows each service of a node starting and
+    /// stopping). `test_node` tells the nodes of one test apart.
     var logger: Logger = {
         var logger = Logger(label: "cellbase.test")
-        logger.logLevel = .warning
+        logger.logLevel = ProcessInfo.processInfo.environment["CELLBASE_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        logger[metadataKey: "test_node"] = "\(UInt16.random(in: 0...UInt16.max))"
         return logger
     }()
 
@@ -74,11 +88,15 @@ struct TestNode {
         var configuration = CellbaseConfiguration(dataDirectory: dataDirectory, port: 0)
         configuration.mqtt.port = 0
         configuration.maxBodySize = 1024 * 1024
+        // Hundreds of test nodes run at once against one PostgreSQL server: small pools keep them
+        // under its max_connections (scripts/services.sh).
+        configuration.postgresMaxConnections = 6
         configuration.auth = auth
         configuration.metrics = metrics
         configuration.storage = storage
         configuration.jobs = jobs
         configuration.webhooks = webhooks
+        configuration.mail = mail
         if backend == .postgres {
             configuration.postgresShards = ["pg": try TestEnvironment.postgresURL()]
             configuration.defaultShard = "pg"
@@ -87,7 +105,7 @@ struct TestNode {
     }
 
     func run<Value: Sendable>(_ test: @Sendable (TestClient) async throws -> Value) async throws -> Value {
-        let (app, node) = try await CellbaseBuilder.build(try configuration(), logger: logger, tracing: tracing)
+        let (app, node) = try await CellbaseBuilder.build(try configuration(), logger: logger, tracing: tracing, authMailer: authMailer)
         return try await app.test(.router) { client in
             try await test(TestClient(client: client, node: node))
         }

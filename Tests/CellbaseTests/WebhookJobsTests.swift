@@ -103,8 +103,8 @@ import Testing
                 #expect(hook["enabled"] == .bool(false))
                 guard case .string(let reason)? = hook["disabled_reason"] else { Issue.record("no reason: \(hook)"); return }
                 #expect(reason.contains("410"))
-                let dead = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/jobs?state=dead").json()
-                guard case .array(let jobs) = dead else { Issue.record("\(dead)"); return }
+                // The webhook is disabled while its job still runs; the job is dead a moment later.
+                let jobs = try await Self.deadJobs(client, project)
                 #expect(jobs.count == 1)
                 #expect(receiver.requests.count == 1)
             }
@@ -144,6 +144,59 @@ import Testing
                 let jobs = try await Self.deadJobs(client, project)
                 #expect(jobs.first?["attempts"] == .number("1"))
                 #expect(receiver.connections == 0)
+            }
+        }
+    }
+
+    /// A webhook declared in a migration as Supabase's dashboard writes it: created with its
+    /// migration, delivering signed changes, gone when a later migration drops the trigger.
+    @Test(arguments: Backend.allCases)
+    func aWebhookDeclaredInAMigrationFollowsItsMigrations(backend: Backend) async throws {
+        let node = Self.node(backend)
+        defer { node.removeData() }
+        let receiver = WebhookReceiver(.respond(.ok))
+        try await receiver.run { port in
+            try await node.run { client in
+                let project = try await client.project(migration: Self.table)
+                let migrations = "/admin/v1/projects/\(project.ref)/migrations"
+                let declare = """
+                    create trigger "orders_new" after insert on "public"."orders" for each row
+                    execute function "supabase_functions"."http_request"('http://127.0.0.1:\(port)/new', 'POST', '{"Content-type":"application/json"}', '{}', '1000');
+                    """
+                let applied = try await client.admin(.post, migrations, body: TestClient.migrationBody(name: "0002_webhook.sql", sql: declare))
+                #expect(applied.status == .created, "\(applied.body)")
+                let hook = try await client.admin(.get, "/admin/v1/projects/\(project.ref)/webhooks/orders_new").json()
+                #expect(hook["table"] == .string("orders"))
+                #expect(hook["events"] == .array([.string("INSERT")]))
+                let secret = try #require(hook["secret"]?.stringValue)
+
+                let key = project.serviceRoleKey
+                _ = try await client.rest(.post, "orders", project: project, key: key, body: #"{"id":1,"status":"new"}"#)
+                _ = try await client.rest(.patch, "orders?id=eq.1", project: project, key: key, body: #"{"status":"paid"}"#)
+                for _ in 0..<300 where receiver.requests.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(receiver.requests.count == 1)
+                let request = try #require(receiver.requests.first)
+                try WebhookSignature.verify(
+                    id: try #require(request.headers.first(name: "webhook-id")), timestamp: try #require(request.headers.first(name: "webhook-timestamp")),
+                    signature: try #require(request.headers.first(name: "webhook-signature")), body: request.body,
+                    secrets: [try #require(WebhookSecret(secret))], now: Int64(Date().timeIntervalSince1970)
+                )
+                #expect(try JSONParser.parse(request.body, maxDepth: 16)["type"] == .string("INSERT"))
+
+                // An admin-API webhook's name cannot be declared, and the migration is not applied.
+                _ = try await Self.createWebhook(client, project, #"{"name":"taken","table":"orders","url":"http://127.0.0.1:\#(port)/taken"}"#)
+                let clash = declare.replacing("orders_new", with: "taken")
+                let refused = try await client.admin(.post, migrations, body: TestClient.migrationBody(name: "0003_clash.sql", sql: clash))
+                #expect(refused.status == .conflict)
+                #expect(refused.code == "webhook_exists")
+                let applied3 = try await client.admin(.get, migrations).json()
+                #expect(applied3.serialized.contains("0003_clash.sql") == false)
+
+                let dropped = try await client.admin(.post, migrations, body: TestClient.migrationBody(name: "0004_drop.sql", sql: #"drop trigger "orders_new" on "public"."orders";"#))
+                #expect(dropped.status == .created, "\(dropped.body)")
+                #expect(try await client.admin(.get, "/admin/v1/projects/\(project.ref)/webhooks/orders_new").status == .notFound)
+                #expect(try await client.admin(.get, "/admin/v1/projects/\(project.ref)/webhooks/taken").status == .ok)
             }
         }
     }

@@ -25,6 +25,9 @@ final class WebhookReceiver: Sendable {
     private struct State {
         var connections = 0
         var requests: [Request] = []
+        /// The connections being served, closed when the receiver stops.
+        var open: [ObjectIdentifier: any Channel] = [:]
+        var stopping = false
     }
 
     private let answer: Answer
@@ -54,19 +57,43 @@ final class WebhookReceiver: Sendable {
                 }
             }
         let port = try #require(server.channel.localAddress?.port)
+        // The receiver stops by closing its listening socket and every connection, never by
+        // cancelling the accept loop: a connection still queued in a cancelled loop is dropped
+        // unclosed, which SwiftNIO traps on.
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await withThrowingDiscardingTaskGroup { connections in
                     try await server.executeThenClose { inbound in
                         for try await connection in inbound {
-                            self.state.withLock { $0.connections += 1 }
-                            connections.addTask { try? await self.serve(connection) }
+                            let stopping = self.state.withLock { state in
+                                if !state.stopping {
+                                    state.connections += 1
+                                    state.open[ObjectIdentifier(connection.channel)] = connection.channel
+                                }
+                                return state.stopping
+                            }
+                            if stopping {
+                                try? await connection.executeThenClose { _, _ in }
+                                continue
+                            }
+                            connections.addTask {
+                                try? await self.serve(connection)
+                                self.state.withLock { _ = $0.open.removeValue(forKey: ObjectIdentifier(connection.channel)) }
+                            }
                         }
                     }
                 }
             }
-            defer { group.cancelAll() }
-            return try await body(port)
+            let outcome: Result<T, any Error>
+            do { outcome = .success(try await body(port)) } catch { outcome = .failure(error) }
+            let open = state.withLock { state in
+                state.stopping = true
+                return Array(state.open.values)
+            }
+            server.channel.close(promise: nil)
+            for channel in open { channel.close(promise: nil) }
+            try? await group.waitForAll()
+            return try outcome.get()
         }
     }
 

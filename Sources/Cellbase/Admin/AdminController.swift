@@ -5,10 +5,13 @@ import NIOCore
 /// `/admin/v1`: projects and their migrations, for the operator (admin token).
 struct AdminController {
     let projects: ProjectService
+    /// Migrations go through it, so that the webhooks they declare follow them.
+    let webhooks: MigrationWebhooks
 
     struct CreateProject: Decodable {
         var name: String
         var shard: String?
+        var cell: String?
     }
 
     struct ProjectKeysAnswer: ResponseEncodable {
@@ -17,6 +20,10 @@ struct AdminController {
         var anon_key: String
         var service_role_key: String
         var shard: String
+        var cell: String
+        var node: String?
+        var placement_version: Int64
+        var plan: String?
         var created_at: String
 
         init(_ project: Project) {
@@ -25,6 +32,10 @@ struct AdminController {
             anon_key = project.anonKey
             service_role_key = project.serviceRoleKey
             shard = project.shard
+            cell = project.cell
+            node = project.node
+            placement_version = project.placementVersion
+            plan = project.plan
             created_at = project.createdAt
         }
     }
@@ -112,7 +123,7 @@ struct AdminController {
 
     @Sendable func createProject(_ request: Request, context: CellbaseRequestContext) async throws -> EditedResponse<ProjectKeysAnswer> {
         let body = try await decode(CreateProject.self, request, context)
-        let project = try await projects.createProject(name: body.name, shard: body.shard)
+        let project = try await projects.createProject(name: body.name, shard: body.shard, cell: body.cell)
         return EditedResponse(status: .created, response: ProjectKeysAnswer(project))
     }
 
@@ -131,7 +142,7 @@ struct AdminController {
         guard !body.name.isEmpty, body.name.utf8.count <= 255 else {
             throw APIError.badRequest("invalid_body", "A migration needs a name of 1 to 255 bytes")
         }
-        let result = try await projects.migrate(project, name: body.name, sql: body.sql)
+        let result = try await webhooks.migrate(project, name: body.name, sql: body.sql)
         return EditedResponse(
             status: result.applied ? .created : .ok,
             response: MigrationAnswer(name: body.name, applied: result.applied, warnings: result.warnings)

@@ -38,14 +38,20 @@ public enum CellbaseBuilder {
     /// - Parameter tracing: where requests and database work report their spans; `nil` traces nothing.
     /// - Parameter deviceBackend: devices, telemetry storage and commands for the MQTT listener in
     ///   place of the node's own telemetry service (tests use one in memory).
+    /// - Parameter authMailer: where Auth's mails go in place of the project's queue (and the SMTP
+    ///   client of `configuration.mail`, which still names the sender); unused without `configuration.mail`.
     public static func build(
         _ configuration: CellbaseConfiguration,
         logger: Logger = Logger(label: "cellbase"),
         tracing: NodeTracing? = nil,
         deviceBackend: (any DeviceBackend)? = nil,
+        authMailer: (any AuthMailer)? = nil,
         onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
     ) async throws -> (some ApplicationProtocol, CellbaseNode) {
-        try await build(configuration, logger: logger, tracing: tracing, realtime: RealtimeWiring(), deviceBackend: deviceBackend, onReady: onReady)
+        try await build(
+            configuration, logger: logger, tracing: tracing, realtime: RealtimeWiring(), deviceBackend: deviceBackend,
+            authMailer: authMailer, onReady: onReady
+        )
     }
 
     /// What realtime is built from, for tests that replace a part: where row changes are read
@@ -63,6 +69,7 @@ public enum CellbaseBuilder {
         tracing: NodeTracing? = nil,
         realtime wiring: RealtimeWiring,
         deviceBackend: (any DeviceBackend)? = nil,
+        authMailer: (any AuthMailer)? = nil,
         onReady: @escaping @Sendable (CellbaseNode, Int) async -> Void = { _, _ in }
     ) async throws -> (some ApplicationProtocol, CellbaseNode) {
         let fileManager = FileManager.default
@@ -124,8 +131,19 @@ public enum CellbaseBuilder {
             throw ConfigurationError("--default-shard \(configuration.defaultShard) is not a configured shard (\(shards.keys.sorted().joined(separator: ", ")))")
         }
 
-        let directory = ProjectDirectory(store: control)
-        let projects = ProjectService(directory: directory, shards: shards, defaultShard: configuration.defaultShard, logger: logger)
+        let nodeID = try NodeID.loadOrCreate(in: configuration.dataDirectory)
+        guard Cell.isValidName(configuration.cell) else {
+            throw ConfigurationError("--cell \(configuration.cell): a cell name is 1 to 63 lowercase letters, digits, '-' and '_', starting with a letter")
+        }
+        let directory = ProjectDirectory(store: control, place: NodePlace(cell: configuration.cell, node: nodeID))
+        let projects = ProjectService(
+            directory: directory, shards: shards, defaultShard: configuration.defaultShard, placement: configuration.placement, logger: logger
+        )
+        directory.onChange { [projects] refs in projects.forgetCatalogs(of: refs) }
+        let membership = NodeMembership(
+            store: control, directory: directory, nodeID: nodeID, cell: configuration.cell, shards: Array(configuration.postgresShards.keys),
+            advertiseURL: configuration.advertiseURL, interval: configuration.heartbeatInterval, logger: logger
+        )
         let changes = ChangeFeed(logs: changeLogs, configuration: .init(pollInterval: configuration.changePollInterval), logger: logger)
         let telemetry = TelemetryService(
             configuration: configuration.telemetry, directory: directory, databases: telemetryDatabases,
@@ -138,7 +156,7 @@ public enum CellbaseBuilder {
         let mqttUpstream = try configuration.mqttUpstream.map { upstream in
             MQTTUpstream(
                 configuration: upstream,
-                clientIdentifier: try upstream.clientIdentifier ?? "cellbase-" + NodeID.loadOrCreate(in: configuration.dataDirectory),
+                clientIdentifier: upstream.clientIdentifier ?? "cellbase-" + nodeID,
                 backend: deviceBackend ?? telemetry,
                 resolveProject: { try await directory.upstreamProject(upstream.project) },
                 eventLoopGroup: eventLoopGroup, metrics: configuration.metrics.access == .off ? nil : metrics.mqttUpstream, logger: logger
@@ -161,24 +179,49 @@ public enum CellbaseBuilder {
         case .off: break
         }
         let admin = router.group("admin/v1").add(middleware: AdminTokenMiddleware(token: adminToken))
-        AdminController(projects: projects).addRoutes(to: admin)
+        let objectContents: any ObjectContents = switch configuration.storage.backend {
+        case .local: LocalObjectFiles(dataDirectory: configuration.dataDirectory)
+        case .s3(let s3): try S3ObjectContents(configuration: s3, http: .shared, logger: logger)
+        }
+        let storage = StorageController(
+            projects: projects, directory: directory, databases: storageDatabases,
+            files: objectContents, configuration: configuration.storage,
+            metrics: configuration.metrics.access == .off ? nil : metrics.storage
+        )
+        var handlers: [JobKind: any JobHandler] = [
+            .noop: NoopJobHandler(),
+            .export: ExportJobHandler(projects: projects, storage: storage, baseURL: configuration.url),
+            .webhook: WebhookJobHandler(
+                databases: authDatabases, sender: WebhookDelivery(configuration: configuration.webhooks, eventLoopGroup: eventLoopGroup), logger: logger
+            ),
+        ]
+        if let mail = configuration.mail {
+            handlers[.mail] = MailJobHandler(client: try SMTPClient(configuration: mail.smtp, eventLoopGroup: eventLoopGroup, logger: logger))
+        }
         let jobRunner = JobRunner(
-            configuration: configuration.jobs, owner: try NodeID.loadOrCreate(in: configuration.dataDirectory),
+            configuration: configuration.jobs, owner: nodeID,
             dependencies: JobRunner.Dependencies(
-                directory: directory, databases: authDatabases, handlers: [
-                    .noop: NoopJobHandler(),
-                    .webhook: WebhookJobHandler(
-                        databases: authDatabases, sender: WebhookDelivery(configuration: configuration.webhooks, eventLoopGroup: eventLoopGroup), logger: logger
-                    ),
-                ],
+                directory: directory, databases: authDatabases, handlers: handlers,
                 duties: [WebhookDispatcher(projects: projects, changes: wiring.changeSource ?? changes, logger: logger), ScheduleDuty()]
             ),
             metrics: configuration.metrics.access == .off ? nil : metrics.jobs, logger: logger
         )
         let jobs = JobService(runner: jobRunner)
+        AdminController(projects: projects, webhooks: MigrationWebhooks(jobs: jobs, projects: projects)).addRoutes(to: admin)
+        PlacementAdminController(
+            store: control, projects: projects, nodeTimeout: configuration.heartbeatInterval * 3,
+            mover: ProjectMover(projects: projects, logger: logger)
+        ).addRoutes(to: admin)
         JobsAdminController(jobs: jobs, projects: projects).addRoutes(to: admin)
         WebhooksAdminController(jobs: jobs, projects: projects).addRoutes(to: admin)
-        SchedulesAdminController(jobs: jobs, projects: projects).addRoutes(to: admin)
+        let exports = ExportsController(jobs: jobs, projects: projects, storage: storage)
+        SchedulesAdminController(jobs: jobs, projects: projects, exports: exports).addRoutes(to: admin)
+        exports.addRoutes(
+            to: router.group("jobs/v1")
+                .add(middleware: APIKeyMiddleware(directory: directory, shape: .plain))
+                .add(middleware: AccessTokenMiddleware(directory: directory, shape: .plain))
+                .group(context: ProjectRequestContext.self)
+        )
         DataAPIController(projects: projects, limits: configuration.restLimits, maxBodySize: configuration.maxBodySize).addRoutes(
             to: router.group("rest/v1")
                 .add(middleware: APIKeyMiddleware(directory: directory, shape: .postgrest))
@@ -186,9 +229,10 @@ public enum CellbaseBuilder {
                 .group(context: ProjectRequestContext.self)
         )
         let passwordHasher = PasswordHasher(cost: configuration.auth.bcryptCost)
+        let authMail = configuration.mail.map { mail in AuthMail(mailer: authMailer ?? QueuedMailer(jobs: jobs), from: mail.from) }
         let auth = AuthService(
             configuration: configuration.auth, directory: directory, databases: authDatabases,
-            hasher: passwordHasher, issuer: configuration.url + "/auth/v1", metrics: metrics.auth
+            hasher: passwordHasher, issuer: configuration.url + "/auth/v1", metrics: metrics.auth, mail: authMail
         )
         AuthController(auth: auth).addRoutes(
             to: router.group("auth/v1")
@@ -197,15 +241,7 @@ public enum CellbaseBuilder {
         )
 
         TelemetryController(telemetry: telemetry, maxBodySize: configuration.maxBodySize).addRoutes(to: router.group("telemetry/v1"))
-        let objectContents: any ObjectContents = switch configuration.storage.backend {
-        case .local: LocalObjectFiles(dataDirectory: configuration.dataDirectory)
-        case .s3(let s3): try S3ObjectContents(configuration: s3, http: .shared, logger: logger)
-        }
-        StorageController(
-            projects: projects, directory: directory, databases: storageDatabases,
-            files: objectContents, configuration: configuration.storage,
-            metrics: configuration.metrics.access == .off ? nil : metrics.storage
-        ).addRoutes(
+        storage.addRoutes(
             keyed: router.group("storage/v1")
                 .add(middleware: APIKeyMiddleware(directory: directory, shape: .storage))
                 .add(middleware: AccessTokenMiddleware(directory: directory, shape: .storage))
@@ -219,6 +255,14 @@ public enum CellbaseBuilder {
             visibility: wiring.visibility ?? PolicyChangeVisibility(projects: projects, logger: logger),
             projects: projects, logger: logger
         )
+        // A project that moved (to another shard, node or cell) has its realtime sockets here
+        // closed: their clients reconnect, through the gateway, to where it is served now.
+        directory.onChange { [directory, hub] refs in
+            hub.closeMovedSockets(of: refs) { ref in
+                guard let project = directory.cachedProject(ref: ref), directory.misplacement(of: project) == nil else { return nil }
+                return project.shard
+            }
+        }
         let realtime = RealtimeConnection.Services(
             hub: hub, limiter: RealtimeLimiter(configuration: configuration.realtime), directory: directory, projects: projects,
             configuration: configuration.realtime, metrics: configuration.metrics.access == .off ? nil : metrics.realtime
@@ -234,11 +278,19 @@ public enum CellbaseBuilder {
         // A service group stops its services in reverse order: the exporter last, once the server
         // has ended its final spans.
         if let exporter = tracing?.exporter { services.append(exporter) }
-        services += postgresClients as [any Service]
-        services += [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values)), changes, jobRunner] as [any Service]
-        if wiring.bus == nil, let sharedBus { services.append(sharedBus) }
+        // Nothing leases a PostgreSQL connection before its pool runs, and the services that read
+        // the databases as they start wait until the control plane and the default project exist.
+        let poolsRunning = StartupEvent(count: postgresClients.count)
+        let databasesReady = StartupEvent()
+        services += postgresClients.map { PostgresClientService(client: $0, started: poolsRunning) } as [any Service]
+        services += [passwordHasher, hub, NodeShutdown(control: control, shards: Array(shards.values))] as [any Service]
+        services += [
+            StartsAfter(event: databasesReady, service: changes), StartsAfter(event: databasesReady, service: jobRunner),
+            StartsAfter(event: databasesReady, service: membership),
+        ]
+        if wiring.bus == nil, let sharedBus { services.append(StartsAfter(event: databasesReady, service: sharedBus)) }
         if let mqttListener { services.append(mqttListener) }
-        if let mqttUpstream { services.append(mqttUpstream) }
+        if let mqttUpstream { services.append(StartsAfter(event: databasesReady, service: mqttUpstream)) }
         var app = Application(
             responder: ObservedResponder(
                 router: router.buildResponder(),
@@ -252,16 +304,34 @@ public enum CellbaseBuilder {
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cellbase"),
             services: services,
-            onServerRunning: { channel in await onReady(node, channel.localAddress?.port ?? configuration.port) },
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                membership.serverBound(host: configuration.host, port: port)
+                await onReady(node, port)
+            },
             eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger
         )
         app.beforeServerStarts {
+            await poolsRunning.wait()
             try await control.prepare()
+            try await NodeMembership.checkPlace(cell: configuration.cell, shards: configuration.postgresShards, store: control)
             try await directory.reload()
+            // Off the start's path: a shard that is down must not hold the node's start.
+            let shardsToRecover = projects.shards.values.compactMap { $0 as? PostgresShard }
+            Task {
+                for shard in shardsToRecover {
+                    do {
+                        try await shard.recoverRetiredProjects(placement: { ref in directory.cachedProject(ref: ref)?.shard })
+                    } catch {
+                        logger.warning("looking for projects left retired by a dead move failed", metadata: ["shard": .string(shard.name), "error": "\(error)"])
+                    }
+                }
+            }
             if configuration.createDefaultProject, directory.project(named: "default") == nil {
                 _ = try await projects.createProject(name: "default", shard: nil)
             }
+            databasesReady.signal()
         }
         return (app, node)
     }

@@ -12,6 +12,14 @@ public struct CellbaseConfiguration: Sendable {
     public var defaultShard: String
     /// A PostgreSQL URL for a shared control plane; `nil` keeps it in SQLite under `dataDirectory`.
     public var controlURL: String?
+    /// The cell this node belongs to (`--cell`); it serves only the projects placed there.
+    public var cell: String = Cell.defaultName
+    /// Where gateways reach this node (`--advertise-url`); `nil` is `http://host:port` as bound.
+    public var advertiseURL: String?
+    /// How a project created without a shard is placed (`--placement`).
+    public var placement: PlacementPolicy = .defaultShard
+    /// How often the node beats in the control plane and looks for changed placements.
+    public var heartbeatInterval: Duration = .seconds(2)
     /// Largest request body accepted, in bytes; larger ones get 413.
     public var maxBodySize: Int
     public var restLimits: RESTLimits
@@ -37,6 +45,8 @@ public struct CellbaseConfiguration: Sendable {
     public var jobs = JobsConfiguration()
     /// Where webhooks may be delivered and how much of an answer is read.
     public var webhooks = WebhookConfiguration()
+    /// Where Auth's confirmation and recovery mails go; `nil` sends none.
+    public var mail: MailConfiguration?
 
     public init(
         dataDirectory: String = "./cellbase-data",

@@ -13,6 +13,15 @@ public struct AuthConfiguration: Sendable {
     public var signInWindow: Int
     /// bcrypt's cost (log2 of its rounds). GoTrue uses 10.
     public var bcryptCost: UInt8
+    /// Where a verified mail link leads when it names no `redirect_to` of the same origin (GoTrue's
+    /// `SITE_URL`); `nil` is the node's URL.
+    public var siteURL: String?
+    /// Seconds a confirmation or recovery token stays valid.
+    public var mailTokenLifetime: Int = 3600
+    /// Seconds between two mails of one kind to one user (GoTrue's `over_email_send_rate_limit`).
+    public var mailInterval: Int = 60
+    /// Failed `/verify` attempts allowed per email and per client address within `signInWindow`.
+    public var verifyAttempts: Int = 30
 
     public init(
         accessTokenLifetime: Int = 3600,
@@ -20,8 +29,10 @@ public struct AuthConfiguration: Sendable {
         confirmEmail: Bool = false,
         signInAttempts: Int = 5,
         signInWindow: Int = 15 * 60,
-        bcryptCost: UInt8 = 10
+        bcryptCost: UInt8 = 10,
+        siteURL: String? = nil
     ) {
+        self.siteURL = siteURL
         self.accessTokenLifetime = accessTokenLifetime
         self.minimumPasswordLength = minimumPasswordLength
         self.confirmEmail = confirmEmail

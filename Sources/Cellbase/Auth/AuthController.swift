@@ -20,6 +20,10 @@ struct AuthController {
         group.get("/user", use: getUser)
         group.put("/user", use: updateUser)
         group.post("/logout", use: logout)
+        group.post("/recover", use: recover)
+        group.post("/resend", use: resend)
+        group.post("/verify", use: verify)
+        group.get("/verify", use: verifyLink)
         group.get("/admin/users", use: listUsers)
         group.post("/admin/users", use: createUser)
         group.get("/admin/users/{id}", use: getUserByID)
@@ -53,7 +57,8 @@ struct AuthController {
     @Sendable func signUp(_ request: Request, context: ProjectRequestContext) async throws -> AuthAnswer {
         let body = try await AuthBody.collect(request)
         let (email, password) = try Self.credentials(body, status: .unprocessableContent)
-        switch try await auth.signUp(context.project, email: email, password: password, metadata: try body.object("data")) {
+        let redirectTo = request.uri.queryParameters["redirect_to"].map(String.init)
+        switch try await auth.signUp(context.project, email: email, password: password, metadata: try body.object("data"), redirectTo: redirectTo) {
         case .signedIn(let session): return AuthAnswer(session.json)
         // A bare user, not `{"user":…}`: the client parses it as a User when it is no Session.
         case .awaitingConfirmation(let user): return AuthAnswer(user.json)
@@ -97,6 +102,72 @@ struct AuthController {
         let (user, token) = try await signedIn(request, context)
         try await auth.logout(context.project, user: user, token: token, scope: scope)
         return .noContent
+    }
+
+    // MARK: - Mail flows
+
+    @Sendable func recover(_ request: Request, context: ProjectRequestContext) async throws -> AuthAnswer {
+        let body = try await AuthBody.collect(request)
+        guard let email = try body.string("email"), !email.isEmpty else { throw AuthError(.badRequest, "validation_failed", "Password recovery requires an email") }
+        try await auth.recover(context.project, email: email, redirectTo: request.uri.queryParameters["redirect_to"].map(String.init))
+        return AuthAnswer(.object([]))
+    }
+
+    @Sendable func resend(_ request: Request, context: ProjectRequestContext) async throws -> AuthAnswer {
+        let body = try await AuthBody.collect(request)
+        if try body.string("phone") != nil { throw Self.phoneUnsupported }
+        guard try body.string("type") == "signup" else { throw AuthError(.badRequest, "validation_failed", "Only type signup can be resent: email changes take effect at once") }
+        guard let email = try body.string("email"), !email.isEmpty else { throw AuthError(.badRequest, "validation_failed", "Resending requires an email") }
+        try await auth.resendConfirmation(context.project, email: email, redirectTo: request.uri.queryParameters["redirect_to"].map(String.init))
+        return AuthAnswer(.object([]))
+    }
+
+    /// `{type, email, token}` or `{type, token_hash}`: the session, as `/token` answers it.
+    @Sendable func verify(_ request: Request, context: ProjectRequestContext) async throws -> AuthAnswer {
+        let body = try await AuthBody.collect(request)
+        if try body.string("phone") != nil { throw Self.phoneUnsupported }
+        let type = try Self.verificationType(try body.string("type"))
+        let verification: AuthService.Verification
+        if let hash = try body.string("token_hash"), !hash.isEmpty {
+            verification = .hash(hash)
+        } else if let email = try body.string("email"), let token = try body.string("token"), !token.isEmpty {
+            verification = .code(email: email, code: token)
+        } else {
+            throw AuthError(.badRequest, "validation_failed", "Verify requires either a token_hash, or an email and a token")
+        }
+        let address = context.remoteAddress?.ipAddress ?? "unknown"
+        return AuthAnswer(try await auth.verify(context.project, type: type, verification, clientAddress: address).json)
+    }
+
+    /// The link in a mail: a redirect to `redirect_to` (same origin as the site URL) or the site
+    /// URL, with the session — or the error — in the fragment, as GoTrue's implicit flow answers.
+    @Sendable func verifyLink(_ request: Request, context: ProjectRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        let target = auth.redirectTarget(query["redirect_to"].map(String.init))
+        let fragment: [(String, String)]
+        do {
+            let type = try Self.verificationType(query["type"].map(String.init))
+            guard let hash = query["token"], !hash.isEmpty else { throw AuthError.otpExpired }
+            let address = context.remoteAddress?.ipAddress ?? "unknown"
+            let session = try await auth.verify(context.project, type: type, .hash(String(hash)), clientAddress: address)
+            fragment = [
+                ("access_token", session.accessToken), ("expires_at", String(session.expiresAt)), ("expires_in", String(session.expiresIn)),
+                ("refresh_token", session.refreshToken), ("token_type", "bearer"), ("type", type.rawValue),
+            ]
+        } catch let error as AuthError {
+            fragment = [
+                ("error", error.code == AuthError.otpExpired.code ? "access_denied" : "invalid_request"),
+                ("error_code", error.code), ("error_description", error.message),
+            ]
+        }
+        return Response(status: .seeOther, headers: [.location: AuthRedirect.withFragment(target, fragment)])
+    }
+
+    private static func verificationType(_ name: String?) throws(AuthError) -> VerificationType {
+        guard let name, let type = VerificationType(rawValue: name) else {
+            throw AuthError(.badRequest, "validation_failed", "Verify requires a type: signup, recovery, magiclink or email")
+        }
+        return type
     }
 
     // MARK: - Admin (service_role)

@@ -61,6 +61,18 @@ extension AuthError {
     static let refreshTokenNotFound = AuthError(.badRequest, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
     static let refreshTokenAlreadyUsed = AuthError(.badRequest, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
     static let tooLarge = AuthError(.contentTooLarge, "request_too_large", "The request body is too large")
+    static let otpExpired = AuthError(.forbidden, "otp_expired", "Token has expired or is invalid")
+    static let mailNotConfigured = AuthError(.notImplemented, "mail_not_configured", "This node sends no email: it has no --smtp-url")
+
+    static func emailSendFailed(_ purpose: OneTimeToken.Purpose) -> AuthError {
+        AuthError(.internalServerError, "email_send_failed", "Error sending \(purpose == .confirmation ? "confirmation" : "recovery") email")
+    }
+
+    static func overEmailSendRateLimit(retryAfter seconds: Int) -> AuthError {
+        var error = AuthError(.tooManyRequests, "over_email_send_rate_limit", "For security purposes, you can only request this after \(seconds) seconds.")
+        error.headers[.retryAfter] = String(seconds)
+        return error
+    }
 
     static func weakPassword(minimumLength: Int) -> AuthError {
         AuthError(.unprocessableContent, "weak_password", "Password should be at least \(minimumLength) characters.", weakPasswordReasons: ["length"])

@@ -5,7 +5,8 @@ import Logging
 /// Answers what the Auth handlers did not foresee in GoTrue's shape, so supabase-py gets an error
 /// it can read (a bare 500 would surface as `AuthUnknownError`, with no status or code). A database
 /// that cannot be reached is a retryable 503; anything else is a fault of the node, logged in full
-/// and answered without internals.
+/// and answered without internals. A mail the mailer did not take is `email_send_failed`, its cause
+/// logged rather than shown.
 struct AuthFailureMiddleware: RouterMiddleware {
     typealias Context = ProjectRequestContext
 
@@ -14,6 +15,9 @@ struct AuthFailureMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as any HTTPResponseError {
             throw error
+        } catch let failure as AuthMailFailure {
+            context.logger.error("auth mail not sent", metadata: ["error": "\(failure.underlying)", "path": "\(request.uri.path)"])
+            throw AuthError.emailSendFailed(failure.purpose)
         } catch {
             if DatabaseErrors.restError(from: error)?.status == 503 {
                 throw AuthError(.serviceUnavailable, "unexpected_failure", "The project's database cannot be reached, try again")

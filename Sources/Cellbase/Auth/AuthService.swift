@@ -14,12 +14,21 @@ final class AuthService: Sendable {
     let metrics: AuthMetrics
     /// The `iss` of access tokens: the node's Auth URL, as GoTrue's `API_EXTERNAL_URL`.
     let issuer: String
+    /// Where confirmation and recovery mails go; `nil` sends none, as before mail was configured.
+    let mail: AuthMail?
+    /// Failed `/verify` attempts, per address and per email: a 6-digit code must not be guessable.
+    let verifyThrottle: SignInThrottle
     private let databases: [String: any AuthDatabase]
     /// Projects whose auth tables this node has created or seen, so each is prepared once.
     private let prepared = Mutex<Set<String>>([])
 
-    init(configuration: AuthConfiguration, directory: ProjectDirectory, databases: [String: any AuthDatabase], hasher: PasswordHasher, issuer: String, metrics: AuthMetrics) {
+    init(
+        configuration: AuthConfiguration, directory: ProjectDirectory, databases: [String: any AuthDatabase], hasher: PasswordHasher,
+        issuer: String, metrics: AuthMetrics, mail: AuthMail? = nil
+    ) {
         self.configuration = configuration
+        self.mail = mail
+        self.verifyThrottle = SignInThrottle(limit: configuration.verifyAttempts, window: configuration.signInWindow)
         self.metrics = metrics
         self.directory = directory
         self.databases = databases
@@ -76,7 +85,9 @@ final class AuthService: Sendable {
 
     // MARK: - Password flows
 
-    func signUp(_ project: Project, email rawEmail: String, password: String, metadata: JSONValue?) async throws -> SignUpResult {
+    /// With email confirmation on and a mailer, the new user gets a confirmation mail whose
+    /// link leads to `redirectTo`.
+    func signUp(_ project: Project, email rawEmail: String, password: String, metadata: JSONValue?, redirectTo: String? = nil) async throws -> SignUpResult {
         try passwords.check(password)
         let email = try EmailAddress.normalized(rawEmail)
         let store = try await store(for: project)
@@ -92,7 +103,12 @@ final class AuthService: Sendable {
         } catch AuthStoreError.emailTaken {
             throw AuthError.userAlreadyExists
         }
-        if configuration.confirmEmail { return .awaitingConfirmation(user) }
+        if configuration.confirmEmail {
+            if let mail {
+                try await send(.confirmation, to: user, project: project, store: store, mail: mail, redirectTo: redirectTo)
+            }
+            return .awaitingConfirmation(user)
+        }
         return .signedIn(try await startSession(project, store: store, user: user))
     }
 
@@ -145,7 +161,7 @@ final class AuthService: Sendable {
         }
     }
 
-    private func startSession(_ project: Project, store: AuthStore, user: AuthUser) async throws -> Session {
+    func startSession(_ project: Project, store: AuthStore, user: AuthUser) async throws -> Session {
         let refreshToken = RefreshToken.random()
         let now = Date()
         let createdAt = Timestamp.now()

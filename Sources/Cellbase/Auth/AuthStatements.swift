@@ -7,16 +7,19 @@ struct AuthStatements: Sendable {
     static let usersTable = "_cellbase_auth_users"
     static let sessionsTable = "_cellbase_auth_sessions"
     static let refreshTokensTable = "_cellbase_auth_refresh_tokens"
+    static let oneTimeTokensTable = "_cellbase_auth_one_time_tokens"
 
     let users: String
     let sessions: String
     let refreshTokens: String
+    let oneTimeTokens: String
     private let dialect: SQLDialect
 
     init(namespace: SQLNamespace) {
         users = namespace.qualified(Self.usersTable)
         sessions = namespace.qualified(Self.sessionsTable)
         refreshTokens = namespace.qualified(Self.refreshTokensTable)
+        oneTimeTokens = namespace.qualified(Self.oneTimeTokensTable)
         dialect = namespace.dialect
     }
 
@@ -65,6 +68,17 @@ struct AuthStatements: Sendable {
             )
             """,
             "CREATE INDEX IF NOT EXISTS \(SQLNamespace.quote(Self.refreshTokensTable + "_session")) ON \(refreshTokens) (session_id)",
+            """
+            CREATE TABLE IF NOT EXISTS \(oneTimeTokens) (
+                digest text PRIMARY KEY,
+                user_id text NOT NULL REFERENCES \(users) (id) ON DELETE CASCADE,
+                purpose text NOT NULL,
+                created_at bigint NOT NULL,
+                expires_at bigint NOT NULL,
+                used bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS \(SQLNamespace.quote(Self.oneTimeTokensTable + "_user")) ON \(oneTimeTokens) (user_id, purpose)",
         ].map { SQLStatement($0) }
     }
 
@@ -107,6 +121,33 @@ struct AuthStatements: Sendable {
 
     var sessionExists: String { "SELECT id FROM \(sessions) WHERE id = \(p(1))" }
     var deleteSession: String { "DELETE FROM \(sessions) WHERE id = \(p(1))" }
+
+    /// When the user's last token of a purpose was issued (NULL for none), with the user's row
+    /// locked on PostgreSQL so two requests for one user issue one after the other. No row: no user.
+    var lastOneTimeTokenForUpdate: String {
+        """
+        SELECT (SELECT CAST(max(t.created_at) AS text) FROM \(oneTimeTokens) t WHERE t.user_id = u.id AND t.purpose = \(p(2)))
+        FROM \(users) u WHERE u.id = \(p(1))\(dialect == .postgres ? " FOR UPDATE" : "")
+        """
+    }
+    var deleteOneTimeTokens: String { "DELETE FROM \(oneTimeTokens) WHERE user_id = \(p(1)) AND purpose = \(p(2))" }
+    var insertOneTimeToken: String {
+        "INSERT INTO \(oneTimeTokens) (digest, user_id, purpose, created_at, expires_at, used) VALUES (\(p(1)), \(p(2)), \(p(3)), \(p(4)), \(p(5)), 0)"
+    }
+
+    /// Spends the unspent, unexpired token whose digest is one of `digests`: binds the digests,
+    /// then the current Unix time. The row lock of the UPDATE makes a second use find it spent.
+    func spendOneTimeToken(digests count: Int) -> String {
+        """
+        UPDATE \(oneTimeTokens) SET used = 1
+        WHERE digest IN (\((1...count).map(p).joined(separator: ", "))) AND used = 0 AND expires_at > \(p(count + 1))
+        RETURNING user_id, purpose
+        """
+    }
+    /// A verified token proves the address: the first verification confirms it.
+    var confirmEmail: String {
+        "UPDATE \(users) SET email_confirmed_at = COALESCE(email_confirmed_at, \(p(2))), updated_at = \(p(2)) WHERE id = \(p(1))"
+    }
 
     func endSessions(_ scope: LogoutScope, userID: String, currentSession: String) -> SQLStatement {
         switch scope {

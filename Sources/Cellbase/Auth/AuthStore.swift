@@ -111,6 +111,62 @@ struct AuthStore: Sendable {
     }
 }
 
+extension AuthStore {
+    /// Replaces the user's token for `purpose` with `token`, unless the last one was issued less
+    /// than `interval` seconds ago. `nil` when the user does not exist.
+    func issue(_ token: NewOneTimeToken, interval: Int) async throws -> OneTimeTokenIssue? {
+        let sql = self.sql
+        let decide: @Sendable ([[String?]]) -> OneTimeTokenIssue? = { rows in
+            guard let row = rows.first else { return nil }
+            if let last = row[0].flatMap({ Int($0) }), last + interval > token.createdAt { return .tooSoon(retryAfter: last + interval - token.createdAt) }
+            return .issued
+        }
+        let rows = try await database.authTransaction(ref: ref, SQLStatement(sql.lastOneTimeTokenForUpdate, binds: [.text(token.userID), .text(token.purpose.rawValue)])) { rows in
+            guard decide(rows) == .issued else { return [] }
+            return [
+                SQLStatement(sql.deleteOneTimeTokens, binds: [.text(token.userID), .text(token.purpose.rawValue)]),
+                SQLStatement(sql.insertOneTimeToken, binds: [
+                    .text(token.digest), .text(token.userID), .text(token.purpose.rawValue),
+                    .integer(Int64(token.createdAt)), .integer(Int64(token.expiresAt)),
+                ]),
+            ]
+        }
+        return decide(rows)
+    }
+
+    func withdrawOneTimeTokens(userID: String, purpose: OneTimeToken.Purpose) async throws {
+        _ = try await database.authTransaction(ref: ref, SQLStatement(sql.deleteOneTimeTokens, binds: [.text(userID), .text(purpose.rawValue)])) { _ in [] }
+    }
+
+    /// Spends the token with one of `digests` if it is unspent and unexpired at `now` (Unix
+    /// seconds) and confirms its user's email at `confirmedAt`, in one transaction; answers the
+    /// user's id, or `nil` when there is no such token.
+    func spendOneTimeToken(digests: [String], now: Int, confirmedAt: String) async throws -> String? {
+        let sql = self.sql
+        let spend = SQLStatement(sql.spendOneTimeToken(digests: digests.count), binds: digests.map(SQLValue.text) + [.integer(Int64(now))])
+        let rows = try await database.authTransaction(ref: ref, spend) { rows in
+            guard let userID = rows.first?[0] else { return [] }
+            return [SQLStatement(sql.confirmEmail, binds: [.text(userID), .text(confirmedAt)])]
+        }
+        return rows.first?[0] ?? nil
+    }
+}
+
+struct NewOneTimeToken: Sendable {
+    var digest: String
+    var userID: String
+    var purpose: OneTimeToken.Purpose
+    /// Unix seconds.
+    var createdAt: Int
+    var expiresAt: Int
+}
+
+enum OneTimeTokenIssue: Sendable, Equatable {
+    case issued
+    /// A token for the same purpose went out less than the interval ago.
+    case tooSoon(retryAfter: Int)
+}
+
 struct NewSession: Sendable {
     var id: String
     var userID: String

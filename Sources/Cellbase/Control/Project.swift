@@ -9,8 +9,21 @@ public struct Project: Sendable, Hashable, Codable {
     public var anonKey: String
     public var serviceRoleKey: String
     public var createdAt: String
+    /// The cell whose nodes serve the project.
+    public var cell: String
+    /// The node whose own SQLite shard holds the project; `nil` for a shared (PostgreSQL) shard,
+    /// which any node of the cell serves.
+    public var node: String?
+    /// Raised by every change of placement, from one counter for all projects: whoever caches
+    /// placements asks the control plane for the ones above the highest it has seen.
+    public var placementVersion: Int64
+    /// The rate-limit plan the gateway holds the project to; `nil` is the gateway's default.
+    public var plan: String?
 
-    public init(ref: String, name: String, shard: String, jwtSecret: String, anonKey: String, serviceRoleKey: String, createdAt: String) {
+    public init(
+        ref: String, name: String, shard: String, jwtSecret: String, anonKey: String, serviceRoleKey: String, createdAt: String,
+        cell: String = Cell.defaultName, node: String? = nil, placementVersion: Int64 = 0, plan: String? = nil
+    ) {
         self.ref = ref
         self.name = name
         self.shard = shard
@@ -18,6 +31,10 @@ public struct Project: Sendable, Hashable, Codable {
         self.anonKey = anonKey
         self.serviceRoleKey = serviceRoleKey
         self.createdAt = createdAt
+        self.cell = cell
+        self.node = node
+        self.placementVersion = placementVersion
+        self.plan = plan
     }
 
     static func isValidRef(_ ref: String) -> Bool {

@@ -32,6 +32,9 @@ final class ProjectDirectory: Sendable {
 
     private struct State {
         var projects: [String: Project] = [:]
+        /// The highest placement version seen: the next refresh asks for the ones above it.
+        var placementVersion: Int64 = 0
+        var listeners: [@Sendable ([String]) -> Void] = []
         var verifiers: [String: ProjectKeys] = [:]
         var keys: [String: CachedKey] = [:]
         var accessTokens: [String: CachedAccessToken] = [:]
@@ -42,17 +45,76 @@ final class ProjectDirectory: Sendable {
     static let maxCachedAccessTokens = 20_000
 
     let store: any ControlStore
+    /// Where this node stands: it serves the projects placed in its cell, and of those on a
+    /// node's own SQLite shard only its own.
+    let place: NodePlace
     private let state = Mutex(State())
+    private let refreshes = PlacementRefreshes()
+    /// Projects whose requests wait while a move on this node switches their shard.
+    let fences = ProjectFences()
 
-    init(store: any ControlStore) {
+    init(store: any ControlStore, place: NodePlace = NodePlace(cell: Cell.defaultName, node: nil)) {
         self.store = store
+        self.place = place
     }
 
     func reload() async throws {
         let projects = try await store.allProjects()
         state.withLock { state in
             state.projects = Dictionary(projects.map { ($0.ref, $0) }, uniquingKeysWith: { $1 })
+            state.placementVersion = projects.map(\.placementVersion).max() ?? 0
         }
+    }
+
+    /// Takes in the placements that changed since the last look (projects created, moved
+    /// elsewhere, migrated by another node, plans changed); answers how many. The projects that
+    /// changed go to the `onChange` listeners (the catalogs of their schemas are read again, the
+    /// realtime sockets of projects now served elsewhere are closed).
+    @discardableResult
+    func refreshPlacements() async throws -> Int {
+        let since = state.withLock { $0.placementVersion }
+        let changed = try await store.projects(placedAfter: since)
+        guard !changed.isEmpty else { return 0 }
+        let listeners = state.withLock { state in
+            for project in changed {
+                state.projects[project.ref] = project
+                state.placementVersion = max(state.placementVersion, project.placementVersion)
+            }
+            return state.listeners
+        }
+        for listener in listeners { listener(changed.map(\.ref)) }
+        return changed.count
+    }
+
+    /// Adds a listener called with the refs of the projects a refresh found changed, and of a
+    /// project this node moved.
+    func onChange(_ listener: @escaping @Sendable ([String]) -> Void) {
+        state.withLock { $0.listeners.append(listener) }
+    }
+
+    /// Takes in the new placement of a project this node moved, and tells the listeners.
+    func moved(_ project: Project) {
+        let listeners = state.withLock { state in
+            state.projects[project.ref] = project
+            return state.listeners
+        }
+        for listener in listeners { listener([project.ref]) }
+    }
+
+    /// A caller (the gateway) knows of a placement `version` of `ref` newer than this node's:
+    /// the placements are read again first — at most every `PlacementRefreshes.minimumInterval`,
+    /// however many requests claim a newer version, so a forged one costs one read, not one a request.
+    func catchUp(ref: String, version: Int64) async {
+        let known = state.withLock { $0.projects[ref]?.placementVersion ?? 0 }
+        guard version > known, refreshes.mayRefresh() else { return }
+        _ = try? await refreshPlacements()
+    }
+
+    /// Why this node must not serve `project`, or `nil` when it may.
+    func misplacement(of project: Project) -> Misplacement? {
+        if project.cell != place.cell { return .cell(project.cell) }
+        if let owner = project.node, let node = place.node, owner != node { return .node(owner) }
+        return nil
     }
 
     var projects: [Project] {
@@ -70,6 +132,11 @@ final class ProjectDirectory: Sendable {
         guard Project.isValidRef(ref), let project = try await store.project(ref: ref) else { return nil }
         add(project)
         return project
+    }
+
+    /// The project as this node last saw it, without asking the control plane.
+    func cachedProject(ref: String) -> Project? {
+        state.withLock { $0.projects[ref] }
     }
 
     func project(named name: String) -> Project? {

@@ -14,6 +14,14 @@ struct Catalog: Sendable {
     }
 }
 
+/// How a node places a project that names no shard.
+public enum PlacementPolicy: String, Sendable, CaseIterable {
+    /// On `--default-shard`.
+    case defaultShard = "default-shard"
+    /// On the shared shard of the node's cell that holds the fewest projects.
+    case leastLoaded = "least-loaded"
+}
+
 /// Creates projects, applies their migrations and keeps each project's catalog in memory.
 final class ProjectService: Sendable {
     let directory: ProjectDirectory
@@ -22,10 +30,14 @@ final class ProjectService: Sendable {
     private let catalogs = Mutex<[String: Catalog]>([:])
     private let logger: Logger
 
-    init(directory: ProjectDirectory, shards: [String: any Shard], defaultShard: String, logger: Logger) {
+    /// How a project that names no shard is placed.
+    let placement: PlacementPolicy
+
+    init(directory: ProjectDirectory, shards: [String: any Shard], defaultShard: String, placement: PlacementPolicy = .defaultShard, logger: Logger) {
         self.directory = directory
         self.shards = shards
         self.defaultShard = defaultShard
+        self.placement = placement
         self.logger = logger
     }
 
@@ -43,8 +55,13 @@ final class ProjectService: Sendable {
         return log
     }
 
-    func createProject(name: String, shard shardName: String?) async throws -> Project {
-        let shardName = shardName ?? defaultShard
+    /// Creates a project on `shardName`, or where the placement policy puts it; a project asked
+    /// for in another `cell` is refused with the cell in a 421, since only that cell's nodes reach its shards.
+    func createProject(name: String, shard shardName: String?, cell: String? = nil) async throws -> Project {
+        if let cell, cell != directory.place.cell {
+            throw Misplacement.cell(cell).error(ref: name, shape: .plain)
+        }
+        let shardName = if let shardName { shardName } else { try await placedShard() }
         guard let shard = shards[shardName] else {
             throw APIError.badRequest("unknown_shard", "No shard named '\(shardName)'. Configured shards: \(shards.keys.sorted().joined(separator: ", "))")
         }
@@ -64,18 +81,40 @@ final class ProjectService: Sendable {
             jwtSecret: secret,
             anonKey: try await keys.apiKey(ref: ref, role: .anon),
             serviceRoleKey: try await keys.apiKey(ref: ref, role: .serviceRole),
-            createdAt: Timestamp.now()
+            createdAt: Timestamp.now(),
+            cell: directory.place.cell,
+            // The SQLite shard is this node's own: only this node can serve the project.
+            node: shardName == "local" ? directory.place.node : nil
         )
         try await shard.createProject(ref: ref)
+        let stored: Project
         do {
-            try await directory.store.insert(project)
+            stored = try await directory.store.insert(project)
         } catch ControlStoreError.duplicateName {
             throw APIError(.conflict, code: "project_exists", message: "A project named '\(name)' already exists")
         }
-        directory.add(project)
+        directory.add(stored)
         catalogs.withLock { $0[ref] = Catalog(Schema(), namespace: shard.namespace(for: ref)) }
-        logger.info("project created", metadata: ["project": .string(ref), "name": .string(name), "shard": .string(shardName)])
-        return project
+        logger.info("project created", metadata: ["project": .string(ref), "name": .string(name), "shard": .string(shardName), "cell": .string(stored.cell)])
+        return stored
+    }
+
+    /// The shard a project that names none goes to: the default shard, or the shared shard of
+    /// this node's cell with the fewest projects (the default shard when it has no shared one).
+    private func placedShard() async throws -> String {
+        guard placement == .leastLoaded else { return defaultShard }
+        let candidates = shards.keys.filter { $0 != "local" }
+        guard !candidates.isEmpty else { return defaultShard }
+        var load = Dictionary(uniqueKeysWithValues: candidates.map { ($0, 0) })
+        for project in try await directory.store.allProjects() where load[project.shard] != nil {
+            load[project.shard, default: 0] += 1
+        }
+        return load.min { ($0.value, $0.key) < ($1.value, $1.key) }!.key
+    }
+
+    /// Forgets the catalogs of `refs`: their schemas changed elsewhere and are read again on next use.
+    func forgetCatalogs(of refs: [String]) {
+        catalogs.withLock { catalogs in for ref in refs { catalogs[ref] = nil } }
     }
 
     static func isValidName(_ name: String) -> Bool {
@@ -130,6 +169,10 @@ final class ProjectService: Sendable {
         case .applied(let plan):
             let catalog = Catalog(plan.schema, namespace: namespace)
             catalogs.withLock { $0[project.ref] = catalog }
+            // The other nodes of the cell read the schema again when they see the new version.
+            do { try await directory.store.touch(ref: project.ref) } catch {
+                logger.warning("the control plane could not be told of the migration; other nodes see it when they next read the catalog", metadata: ["project": .string(project.ref), "error": "\(error)"])
+            }
             logger.info("migration applied", metadata: ["project": .string(project.ref), "migration": .string(name)])
             return MigrationResult(applied: true, warnings: plan.warnings)
         }

@@ -59,7 +59,12 @@ struct DataAPIController {
         }
         let project = context.project
         let shard = try projects.shard(for: project)
-        let catalog = try await projects.catalog(for: project)
+        let catalog: Catalog
+        do {
+            catalog = try await projects.catalog(for: project)
+        } catch let moved as ProjectMoved {
+            throw await movedAway(moved.ref, project)
+        }
         let planner = RESTPlanner(schema: catalog.schema, namespace: shard.namespace(for: project.ref), limits: limits, access: context.access, policies: catalog.policies)
         let plan = try planner.plan(RESTRequest(
             method: method,
@@ -74,6 +79,8 @@ struct DataAPIController {
             answer = try await shard.execute(ref: project.ref, plan: plan)
         } catch let error as RESTError {
             throw error
+        } catch let moved as ProjectMoved {
+            throw await movedAway(moved.ref, project)
         } catch {
             if let mapped = DatabaseErrors.restError(from: error) { throw mapped }
             // Not the database refusing the request: a fault here. Logged in full, answered without internals.
@@ -86,6 +93,20 @@ struct DataAPIController {
         }
         let buffer = answer.body.map { ByteBuffer(string: $0) } ?? ByteBuffer()
         return Response(status: HTTPResponse.Status(code: answer.status), headers: headers, body: .init(byteBuffer: method == .head ? ByteBuffer() : buffer))
+    }
+
+    /// The project's shard no longer has it: a move switched it away after this node last read
+    /// the placements (the gateway did not know yet either, or it would have said so). The
+    /// placements are read again — at most every `PlacementRefreshes.minimumInterval` — and a
+    /// project now served elsewhere is answered 421 with its place, which a gateway resends there:
+    /// the statement failed, so the request did nothing here. Otherwise `503 project_moving`.
+    private func movedAway(_ ref: String, _ project: Project) async -> any Error {
+        let directory = projects.directory
+        await directory.catchUp(ref: ref, version: project.placementVersion + 1)
+        if let current = directory.cachedProject(ref: ref), let misplacement = directory.misplacement(of: current) {
+            return misplacement.error(ref: ref, shape: .postgrest)
+        }
+        return DatabaseErrors.movingError(ref)
     }
 
     /// Only the `public` schema exists for a project, as on a fresh Supabase project.

@@ -8,6 +8,7 @@ import PostgresNIO
 /// is what only the database can know: constraint violations and lock or capacity trouble.
 enum DatabaseErrors {
     static func restError(from error: any Error) -> RESTError? {
+        if let moved = error as? ProjectMoved { return movingError(moved.ref) }
         if let error = error as? PSQLError, let state = error.serverInfo?[.sqlState] {
             return restError(
                 sqlState: state,
@@ -27,6 +28,17 @@ enum DatabaseErrors {
         if let error = error as? SQLiteFailure {
             return restError(sqlite: error.message)
         }
+        return nil
+    }
+
+    static func movingError(_ ref: String?) -> RESTError {
+        RESTError(status: 503, code: "project_moving", message: "The project is moving to another shard; retry shortly", details: ref.map { "project \($0)" })
+    }
+
+    /// The SQLSTATE of an error PostgreSQL raised, through either of PostgresNIO's error types.
+    static func sqlState(of error: any Error) -> String? {
+        if let error = error as? PSQLError { return error.serverInfo?[.sqlState] }
+        if case .server(let message) = error as? PostgresError { return message.fields[.sqlState] }
         return nil
     }
 

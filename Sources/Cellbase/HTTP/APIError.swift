@@ -88,4 +88,12 @@ extension APIError {
     static func notFound(_ code: String, _ message: String) -> APIError {
         APIError(.notFound, code: code, message: message)
     }
+
+    /// A move is switching the project to another shard and did not finish in the time a request waits.
+    static func projectMoving(ref: String, shape: Shape) -> APIError {
+        APIError(
+            .serviceUnavailable, code: "project_moving", message: "Project \(ref) is moving to another shard; retry shortly", shape: shape,
+            headers: [.retryAfter: "1"]
+        )
+    }
 }

@@ -3,23 +3,40 @@ import Hummingbird
 import Logging
 
 /// Finds the request's project from its `apikey` header (any letter case) or `apikey` query
-/// parameter — never from `Authorization`, which carries the user's token after sign-in.
+/// parameter — never from `Authorization`, which carries the user's token after sign-in — and
+/// refuses with 421 a project this node does not serve (another cell's, another node's SQLite).
 struct APIKeyMiddleware: RouterMiddleware {
     typealias Context = CellbaseRequestContext
     let directory: ProjectDirectory
     let shape: APIError.Shape
 
     static let apiKeyField = HTTPField.Name("apikey")!
+    /// How long a request waits for a moving project's switch before it is answered 503.
+    static let fenceWait: Duration = .seconds(5)
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token = request.headers[Self.apiKeyField] ?? request.uri.queryParameters["apikey"].map(String.init), !token.isEmpty else {
             throw APIError(.unauthorized, code: "no_api_key", message: "No API key found in request", hint: "No `apikey` request header or url param was found.", shape: shape)
         }
-        let key: ResolvedKey
+        let resolved: ResolvedKey
         do {
-            key = try await directory.resolve(apiKey: token)
+            resolved = try await directory.resolve(apiKey: token)
         } catch {
             throw APIError(.unauthorized, code: "invalid_api_key", message: "Invalid API key", hint: "Double check your `anon` or `service_role` API key.", shape: shape)
+        }
+        var key = resolved
+        if let claimed = request.headers[Misplacement.placementVersionField].flatMap(Int64.init), claimed > key.project.placementVersion {
+            await directory.catchUp(ref: key.project.ref, version: claimed)
+            if let current = directory.cachedProject(ref: key.project.ref) { key.project = current }
+        }
+        if directory.fences.isClosed(key.project.ref) {
+            guard await directory.fences.waitUntilOpen(key.project.ref, bound: Self.fenceWait) else {
+                throw APIError.projectMoving(ref: key.project.ref, shape: shape)
+            }
+            if let current = directory.cachedProject(ref: key.project.ref) { key.project = current }
+        }
+        if let misplacement = directory.misplacement(of: key.project) {
+            throw misplacement.error(ref: key.project.ref, shape: shape)
         }
         var context = context
         context.resolvedKey = key

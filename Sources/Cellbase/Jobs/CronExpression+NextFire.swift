@@ -90,13 +90,13 @@ private struct WallClockTime {
     init(secondsSinceEpoch seconds: Int) {
         let days = seconds.floorDivided(by: 86_400)
         let secondOfDay = seconds - days * 86_400
-        (year, month, day) = Self.civil(fromDays: days)
+        (year, month, day) = CivilCalendar.date(fromDays: days)
         hour = secondOfDay / 3_600
         minute = secondOfDay % 3_600 / 60
     }
 
     var secondsSinceEpoch: Int {
-        Self.days(year: year, month: month, day: day) * 86_400 + hour * 3_600 + minute * 60
+        CivilCalendar.days(year: year, month: month, day: day) * 86_400 + hour * 3_600 + minute * 60
     }
 
     static func isLeap(_ year: Int) -> Bool {
@@ -107,32 +107,9 @@ private struct WallClockTime {
         month == 2 && !isLeap(year) ? 28 : CronExpression.longestMonths[month - 1]
     }
 
-    /// 0 for Sunday; 1970-01-01 was a Thursday.
+    /// 0 for Sunday.
     static func weekday(year: Int, month: Int, day: Int) -> Int {
-        (days(year: year, month: month, day: day) + 4).floorModulo(7)
-    }
-
-    /// Days since 1970-01-01, counting years from March so that the leap day ends each year.
-    static func days(year: Int, month: Int, day: Int) -> Int {
-        let marchYear = month <= 2 ? year - 1 : year
-        let era = marchYear.floorDivided(by: 400)
-        let yearOfEra = marchYear - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// The inverse of `days(year:month:day:)`.
-    static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
-        let shifted = days + 719_468
-        let era = shifted.floorDivided(by: 146_097)
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthFromMarch = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
-        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        CivilCalendar.weekday(days: CivilCalendar.days(year: year, month: month, day: day))
     }
 }
 
@@ -159,13 +136,3 @@ extension TimeZone {
     }
 }
 
-extension Int {
-    fileprivate func floorDivided(by divisor: Int) -> Int {
-        let quotient = self / divisor
-        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
-    }
-
-    fileprivate func floorModulo(_ divisor: Int) -> Int {
-        self - floorDivided(by: divisor) * divisor
-    }
-}

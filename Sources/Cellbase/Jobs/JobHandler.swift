@@ -1,3 +1,5 @@
+import CellbaseSQL
+
 /// What runs one kind of job. A handler may be cancelled at any moment (its lease was lost, or
 /// the node is stopping); the job then runs again later, so handlers must be idempotent, with
 /// the job's `idempotencyKey` to help.
@@ -34,7 +36,22 @@ extension ProjectDuty {
     func wakeUps(for project: Project, store: JobStore) async throws -> AsyncStream<Void>? { nil }
 }
 
-/// The no-op job: it succeeds at once and returns nothing.
+/// The no-op job, for measuring the queue and exercising its faults: it succeeds and returns
+/// nothing, after `{"sleep_ms": n}` milliseconds when its payload says so (at most an hour).
 struct NoopJobHandler: JobHandler {
-    func run(_ job: ClaimedJob, project: Project) async throws -> String? { nil }
+    static let maxSleep = 3_600_000
+
+    func run(_ job: ClaimedJob, project: Project) async throws -> String? {
+        let sleep = try Self.sleepMilliseconds(job.payload)
+        if sleep > 0 { try await Task.sleep(for: .milliseconds(sleep)) }
+        return nil
+    }
+
+    static func sleepMilliseconds(_ payload: String) throws -> Int {
+        guard payload.contains("sleep_ms"), let value = try? JSONParser.parse(payload.utf8, maxDepth: 64), let sleep = value["sleep_ms"] else { return 0 }
+        guard case .number(let text) = sleep, let milliseconds = Int(text), (0...maxSleep).contains(milliseconds) else {
+            throw JobFailure.permanent("sleep_ms must be a whole number of milliseconds from 0 to \(maxSleep)")
+        }
+        return milliseconds
+    }
 }

@@ -42,6 +42,15 @@ struct JobStatements: Sendable {
 
     private var skipLocked: String { dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : "" }
 
+    /// SQLite otherwise reads ready jobs through the `(state, created_at)` index and sorts them,
+    /// which grows with the queue; the partial index of ready jobs is already in `run_at` order.
+    private var readyIndex: String { dialect == .sqlite ? " INDEXED BY \(index(Self.jobsTable + "_ready"))" : "" }
+
+    /// Jobs of paused queues are left alone. `NOT IN` over the few paused names (a hashed
+    /// subquery on PostgreSQL) keeps the scan of ready jobs in `run_at` order, where a correlated
+    /// `NOT EXISTS` made PostgreSQL scan and sort the whole table.
+    private var unpaused: String { "j.queue NOT IN (SELECT q.name FROM \(queues) q WHERE q.paused <> 0)" }
+
     func serializeSchemaChanges(ref: String) -> SQLStatement {
         dialect == .postgres
             ? SQLStatement("SELECT pg_advisory_xact_lock(hashtext($1))", binds: [.text("cellbase:job-tables:" + ref)])
@@ -150,9 +159,8 @@ struct JobStatements: Sendable {
         UPDATE \(jobs) SET state = 'running', attempts = attempts + 1, lease_token = \(p(1)) || '.' || id, lease_owner = \(p(2)),
             lease_expires_at = \(now) + \(p(3)), updated_at = \(now)
         WHERE id IN (
-            SELECT j.id FROM \(jobs) j
-            WHERE j.state IN ('queued', 'failed') AND j.run_at <= \(now)
-                AND NOT EXISTS (SELECT 1 FROM \(queues) q WHERE q.name = j.queue AND q.paused <> 0)
+            SELECT j.id FROM \(jobs) j\(readyIndex)
+            WHERE j.state IN ('queued', 'failed') AND j.run_at <= \(now) AND \(unpaused)
             ORDER BY j.run_at LIMIT \(p(4))\(skipLocked)
         )
         RETURNING id, queue, kind, payload, idempotency_key, CAST(attempts AS text), CAST(max_attempts AS text), lease_token
@@ -215,15 +223,15 @@ struct JobStatements: Sendable {
     var depth: String {
         """
         SELECT queue, state, CAST(count(*) AS text), CAST(min(run_at) AS text), CAST(\(now) AS text) FROM \(jobs)
-        WHERE state <> 'completed' GROUP BY queue, state
+        WHERE state IN ('queued', 'failed', 'running', 'dead') GROUP BY queue, state
         """
     }
 
     /// When the next job of an unpaused queue becomes ready (NULL: none is waiting).
     var nextRunAt: String {
         """
-        SELECT CAST(min(j.run_at) AS text), CAST(\(now) AS text) FROM \(jobs) j
-        WHERE j.state IN ('queued', 'failed') AND NOT EXISTS (SELECT 1 FROM \(queues) q WHERE q.name = j.queue AND q.paused <> 0)
+        SELECT CAST(min(j.run_at) AS text), CAST(\(now) AS text) FROM \(jobs) j\(readyIndex)
+        WHERE j.state IN ('queued', 'failed') AND \(unpaused)
         """
     }
 

@@ -7,6 +7,7 @@ import Hummingbird
 struct SchedulesAdminController {
     let jobs: JobService
     let projects: ProjectService
+    let exports: ExportsController
 
     func addRoutes(to group: RouterGroup<CellbaseRequestContext>) {
         group.get("/projects/{ref}/schedules", use: list)
@@ -27,7 +28,8 @@ struct SchedulesAdminController {
         return AdminRequests.json(schedule.json)
     }
 
-    /// `{name, cron, time_zone?, job: {kind: "webhook", payload: {webhook, body}}}`.
+    /// `{name, cron, time_zone?, job: {kind: "webhook", payload: {webhook, body}}}`, or
+    /// `job: {kind: "export", payload: {table, query?, bucket, path, …}}` (run as `service_role`).
     @Sendable func create(_ request: Request, context: CellbaseRequestContext) async throws -> Response {
         let project = try await AdminRequests.project(context, projects)
         let body = try await AdminRequests.jsonBody(request, limit: 256 * 1024)
@@ -37,6 +39,7 @@ struct SchedulesAdminController {
             try await store.webhook(named: payload.webhook) == nil {
             throw APIError.notFound("webhook_not_found", "No webhook named '\(payload.webhook)'")
         }
+        if case .export = schedule.kind { try await exports.check(try ExportRequest(payload: schedule.payload), in: project) }
         do {
             try await store.insert(schedule)
         } catch AuthDatabaseError.uniqueViolation {
@@ -76,17 +79,33 @@ struct SchedulesAdminController {
             throw APIError.badRequest("invalid_time_zone", "'\(zoneName)' is not an IANA time zone name such as Europe/Berlin")
         }
         guard let job = body["job"], case .object = job, case .string(let kindText)? = job["kind"] else {
-            throw APIError.badRequest("invalid_job", "job is {\"kind\": \"webhook\", \"payload\": {\"webhook\": name, \"body\": …}}")
+            throw APIError.badRequest("invalid_job", "job is {\"kind\": \"webhook\" or \"export\", \"payload\": {…}}")
         }
-        guard let kind = JobKind(rawValue: kindText), kind == .webhook else {
-            throw APIError.badRequest("invalid_job", "A schedule enqueues jobs of kind 'webhook'")
+        let kind: JobKind
+        let payload: String
+        switch JobKind(rawValue: kindText) {
+        case .webhook?:
+            kind = .webhook
+            payload = try WebhookJobPayload(job["payload"] ?? .null).json.serialized
+        case .export?:
+            // Every run writes the same path, replacing the last run's file.
+            guard case .string? = job["payload"]?["path"] else {
+                throw APIError.badRequest("invalid_path", "A scheduled export names its path: each run replaces the file there")
+            }
+            let export = try ExportsController.export(
+                job["payload"] ?? .null, role: KeyRole.serviceRole.rawValue,
+                claims: .object([JSONMember(key: "role", value: .string(KeyRole.serviceRole.rawValue))]), owner: nil
+            )
+            kind = .export
+            payload = export.json.serialized
+        default:
+            throw APIError.badRequest("invalid_job", "A schedule enqueues jobs of kind 'webhook' or 'export'")
         }
-        let payload = try WebhookJobPayload(job["payload"] ?? .null)
         guard let next = Schedule.nextRun(of: cron, in: zone, after: now) else {
             throw APIError.badRequest("invalid_cron", "'\(text)' never fires")
         }
         return Schedule(
-            name: name, cron: cron.description, timeZone: zone.identifier, kind: kind, payload: payload.json.serialized,
+            name: name, cron: cron.description, timeZone: zone.identifier, kind: kind, payload: payload,
             enabled: true, nextRunAt: next, lastRunAt: nil, createdAt: now
         )
     }

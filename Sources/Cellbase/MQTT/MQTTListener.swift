@@ -75,11 +75,7 @@ public final class MQTTListener: Service {
             configuration: configuration, metrics: metrics, logger: logger
         )
         let pending = PendingConnections(limit: configuration.maxPendingConnections)
-        do {
-            try await cancelWhenGracefulShutdown { try await self.serve(server, batcher: batcher, services: services, pending: pending) }
-        } catch is CancellationError where Task.isShuttingDownGracefully {
-            // The node is stopping: the connections are closed, which is how the listener ends.
-        }
+        try await serve(server, batcher: batcher, services: services, pending: pending)
     }
 
     private func serve(_ server: ServerChannel, batcher: MQTTPublishBatcher, services: MQTTServerConnection.Services, pending: PendingConnections) async throws {
@@ -90,19 +86,30 @@ public final class MQTTListener: Service {
                     for connection in services.devices.connections(of: device) { connection.commandsPosted() }
                 }
             }
-            try await server.executeThenClose { inbound in
-                for try await channel in inbound {
-                    guard pending.admit() else {
-                        // Too many sockets are waiting for their CONNECT: this one is closed unread.
-                        try? await channel.executeThenClose { _, _ in }
-                        continue
-                    }
-                    group.addTask {
-                        let connection = MQTTServerConnection(channel: channel.channel, services: services, pending: pending)
-                        await connection.run(channel)
+            // A graceful shutdown closes the listening socket, and the loop ends once it has taken the
+            // connections accepted before that. Cancelling the loop instead would drop those unclosed,
+            // which SwiftNIO treats as a programming error (a trap).
+            try await withGracefulShutdownHandler {
+                try await server.executeThenClose { inbound in
+                    for try await channel in inbound {
+                        guard server.channel.isActive, pending.admit() else {
+                            // Too many sockets are waiting for their CONNECT, or the node is stopping:
+                            // this one is closed unread.
+                            try? await channel.executeThenClose { _, _ in }
+                            continue
+                        }
+                        group.addTask {
+                            let connection = MQTTServerConnection(channel: channel.channel, services: services, pending: pending)
+                            await connection.run(channel)
+                        }
                     }
                 }
+            } onGracefulShutdown: {
+                server.channel.close(promise: nil)
             }
+            // The node is stopping: the connections are closed (each by cancelling its task, which
+            // ends its read loop), and the batcher and the command notifications end.
+            group.cancelAll()
         }
     }
 }

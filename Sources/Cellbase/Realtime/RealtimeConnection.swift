@@ -56,6 +56,9 @@ struct RealtimeConnection: Sendable {
         let (notices, noticeContinuation) = AsyncStream.makeStream(of: Notice.self, bufferingPolicy: .bufferingNewest(1024))
         let context = SocketContext(connection: self, socket: socket, outbox: outbox, notices: noticeContinuation)
         metrics?.connectionOpened()
+        // Closed by the hub when the project moves (another shard, node or cell); the client reconnects.
+        hub.opened(socket: socket, project: project.ref, shard: project.shard) { channel.close(promise: nil) }
+        defer { hub.closed(socket: socket, project: project.ref) }
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -314,13 +317,14 @@ extension RealtimeConnection {
     static let path = "/realtime/v1/websocket"
 
     /// Decides an upgrade request: `GET /realtime/v1/websocket?apikey=...&vsn=1.0.0` with a key
-    /// of a known project becomes a realtime session. Anything else is left to the router, which
-    /// answers it with the reason in JSON.
+    /// of a known project this node serves becomes a realtime session. Anything else is left to
+    /// the router, which answers it with the reason in JSON (421 for another cell's project).
     static func accept(_ request: HTTPRequest, services: Services, logger: Logger) async -> RealtimeServerChannel.Session? {
         let uri = URI(request.path ?? "")
         guard uri.path == path, RealtimeController.acceptsVersion(of: uri) else { return nil }
         guard let token = request.headerFields[APIKeyMiddleware.apiKeyField] ?? uri.queryParameters["apikey"].map(String.init), !token.isEmpty,
-              let key = try? await services.directory.resolve(apiKey: token)
+              let key = try? await services.directory.resolve(apiKey: token),
+              services.directory.misplacement(of: key.project) == nil
         else { return nil }
         var logger = logger
         logger[metadataKey: "project"] = .string(key.project.ref)

@@ -60,6 +60,9 @@ final class RealtimeHub: Service {
         var presences: [TopicKey: [Presence]] = [:]
         var subscribers: [String: [SubscriberKey: ChangeSubscriber]] = [:]
         var feeds: [String: Feed] = [:]
+        /// This node's open sockets by project, each with the shard the project was served from
+        /// when it opened, and what closes it.
+        var sockets: [String: [Int: (shard: String, close: @Sendable () -> Void)]] = [:]
         var nextSocket = 0
         var nextBinding = 0
         var nextPresence = 0
@@ -120,6 +123,35 @@ final class RealtimeHub: Service {
             state.nextSocket += 1
             return state.nextSocket
         }
+    }
+
+    /// Records an open socket of `project` (served from `shard`) and how to close it.
+    func opened(socket: Int, project: String, shard: String, close: @escaping @Sendable () -> Void) {
+        state.withLock { $0.sockets[project, default: [:]][socket] = (shard, close) }
+    }
+
+    func closed(socket: Int, project: String) {
+        state.withLock { state in
+            state.sockets[project]?[socket] = nil
+            if state.sockets[project]?.isEmpty == true { state.sockets[project] = nil }
+        }
+    }
+
+    /// Closes the open sockets of these projects that were opened while the project was on
+    /// another shard than `servedFrom` says now (`nil`: not served by this node any more). A
+    /// socket's change feed reads the shard it opened on; the clients reconnect and join again,
+    /// through the gateway to wherever the project is served now.
+    func closeMovedSockets(of projects: [String], servedFrom: (String) -> String?) {
+        let closers = state.withLock { state in
+            projects.flatMap { ref -> [@Sendable () -> Void] in
+                let now = servedFrom(ref)
+                return (state.sockets[ref] ?? [:]).values.filter { $0.shard != now }.map(\.close)
+            }
+        }
+        if !closers.isEmpty {
+            logger.info("closing the realtime sockets of moved projects", metadata: ["projects": "\(projects)", "sockets": "\(closers.count)"])
+        }
+        for close in closers { close() }
     }
 
     /// A new id for a `postgres_changes` binding: never zero (the clients treat 0 as no id) and

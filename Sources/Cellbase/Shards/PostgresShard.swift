@@ -63,8 +63,14 @@ final class PostgresShard: Shard {
     }
 
     func appliedMigrations(ref: String) async throws -> [AppliedMigration] {
-        try await withConnection(.read) { connection in
-            try await readMigrations(ref, on: connection)
+        do {
+            return try await withConnection(.read) { connection in
+                try await readMigrations(ref, on: connection)
+            }
+        } catch where ["42P01", "3F000"].contains(DatabaseErrors.sqlState(of: error) ?? "") {
+            // As for `execute`: the schema may have been renamed away by a move.
+            if try await !hasProject(ref: ref) { throw ProjectMoved(ref: ref) }
+            throw error
         }
     }
 
@@ -101,6 +107,17 @@ final class PostgresShard: Shard {
     }
 
     func execute(ref: String, plan: RESTPlan) async throws -> RESTResponse {
+        do {
+            return try await executeInSchema(ref: ref, plan: plan)
+        } catch where ["42P01", "3F000"].contains(DatabaseErrors.sqlState(of: error) ?? "") {
+            // The planner names only tables the project has: when the database finds none, the
+            // project's schema may have been renamed away by a move that switched it to another shard.
+            if try await !hasProject(ref: ref) { throw ProjectMoved(ref: ref) }
+            throw error
+        }
+    }
+
+    private func executeInSchema(ref: String, plan: RESTPlan) async throws -> RESTResponse {
         if plan.isWrite {
             return try await transaction { connection in
                 try plan.respond(try await run(plan) { statement in

@@ -19,6 +19,12 @@ final class SQLiteFile: Sendable {
     /// Idle reader handles. A job checks one out; more are opened when all are busy.
     private let idleReaders = Mutex<[SQLiteHandle]>([])
     private static let maxIdleReaders = 4
+    /// Set once the project moved to another shard: every read and write after is refused.
+    private let retirement = Mutex<ProjectMoved?>(nil)
+
+    /// Called from inside a write: the writes queued after it are refused, and so is every read.
+    func retire(_ moved: ProjectMoved) { retirement.withLock { $0 = moved } }
+    func unretire() { retirement.withLock { $0 = nil } }
 
     private init(path: String, synchronous: String, threadPool: NIOThreadPool, spans: DatabaseSpans?, writer: SQLiteHandle) {
         self.path = path
@@ -49,6 +55,7 @@ final class SQLiteFile: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteHandle) throws -> T) async throws -> T {
         try await spans.withSpan(.read) {
             try await threadPool.runIfActive { [self] in
+                if let moved = retirement.withLock({ $0 }) { throw moved }
                 let reader = try idleReaders.withLock { $0.popLast() } ?? openReader()
                 defer {
                     idleReaders.withLock { readers in
@@ -137,6 +144,10 @@ final class SQLiteFile: Sendable {
         var results: [Result<any Sendable, any Error>] = []
         results.reserveCapacity(group.count)
         for write in group {
+            if let moved = retirement.withLock({ $0 }) {
+                results.append(.failure(moved))
+                continue
+            }
             do {
                 try writer.execute("SAVEPOINT write")
                 let value = try write.body(writer)

@@ -15,7 +15,7 @@ final class SQLiteShard: Shard {
     private let directory: String
     private let capacity: Int
     private let synchronous: String
-    private let threadPool: NIOThreadPool
+    let threadPool: NIOThreadPool
     /// `nil` when the node does not trace.
     private let spans: DatabaseSpans?
     private let logger: Logger
@@ -31,6 +31,9 @@ final class SQLiteShard: Shard {
     private struct State {
         var open: [String: Entry] = [:]
         var clock: UInt64 = 0
+        /// Projects this shard handed over to another in a move: their files are not opened
+        /// (nor created) again by this process.
+        var retired: Set<String> = []
     }
 
     private let state = Mutex(State())
@@ -49,7 +52,7 @@ final class SQLiteShard: Shard {
 
     func namespace(for ref: String) -> SQLNamespace { .sqlite }
 
-    private func path(for ref: String) -> String {
+    func path(for ref: String) -> String {
         precondition(Project.isValidRef(ref), "project refs are validated before they reach a shard")
         return directory + "/" + ref + ".db"
     }
@@ -57,7 +60,8 @@ final class SQLiteShard: Shard {
     /// Leases the project's open database (opening it if needed) for the duration of `body`.
     func withFile<T: Sendable>(_ ref: String, _ body: (SQLiteFile) async throws -> T) async throws -> T {
         let path = path(for: ref)
-        let (task, evicted) = state.withLock { state -> (Task<SQLiteFile, any Error>, [Task<SQLiteFile, any Error>]) in
+        let (task, evicted) = try state.withLock { state throws(ProjectMoved) -> (Task<SQLiteFile, any Error>, [Task<SQLiteFile, any Error>]) in
+            if state.retired.contains(ref) { throw ProjectMoved(ref: ref) }
             state.clock &+= 1
             if var entry = state.open[ref] {
                 entry.leases += 1
@@ -99,6 +103,31 @@ final class SQLiteShard: Shard {
             throw error
         }
         return try await body(file)
+    }
+
+    /// Marks the project as handed over (`true`) or back (`false`); answers its open file, if any.
+    func setRetired(_ retired: Bool, ref: String) {
+        state.withLock { state in
+            if retired { state.retired.insert(ref) } else { state.retired.remove(ref) }
+        }
+    }
+
+    /// Closes the project's file once nobody holds it, and forgets it.
+    func closeFile(ref: String) async {
+        while true {
+            let (file, busy) = state.withLock { state -> (Task<SQLiteFile, any Error>?, Bool) in
+                guard let entry = state.open[ref] else { return (nil, false) }
+                if entry.leases > 0 { return (nil, true) }
+                state.open[ref] = nil
+                return (entry.file, false)
+            }
+            if busy {
+                try? await Task.sleep(for: .milliseconds(5))
+                continue
+            }
+            if let file, let opened = try? await file.value { await opened.close() }
+            return
+        }
     }
 
     func createProject(ref: String) async throws {

@@ -14,10 +14,17 @@ public struct StorageConfiguration: Sendable {
     public var maxObjectBytes: Int
     /// The longest lifetime a signed URL may be given, in seconds.
     public var maxSignedURLSeconds: Int
+    /// The largest CSV file an export writes, in bytes (`--export-max-bytes`); exports are not
+    /// uploads, so `maxObjectBytes` does not bound them, but a bucket's `file_size_limit` does.
+    public var maxExportBytes: Int
 
-    public init(backend: Backend = .local, maxObjectBytes: Int = 50 * 1024 * 1024, maxSignedURLSeconds: Int = 7 * 24 * 3600) {
+    public init(
+        backend: Backend = .local, maxObjectBytes: Int = 50 * 1024 * 1024, maxSignedURLSeconds: Int = 7 * 24 * 3600,
+        maxExportBytes: Int = 1 << 30
+    ) {
         self.backend = backend
         self.maxObjectBytes = maxObjectBytes
         self.maxSignedURLSeconds = maxSignedURLSeconds
+        self.maxExportBytes = maxExportBytes
     }
 }

@@ -42,11 +42,11 @@ extension StorageController {
     func publicProject(_ request: Request) async throws -> Project {
         if let key = request.headers[APIKeyMiddleware.apiKeyField] ?? request.uri.queryParameters["apikey"].map(String.init) {
             guard let resolved = try? await directory.resolve(apiKey: key) else { throw StorageError.invalidSignature("Invalid API key") }
-            return resolved.project
+            return try served(resolved.project)
         }
         if let host = request.head.authority, let label = host.split(separator: ".").first,
            let project = try await directory.project(ref: String(label)) {
-            return project
+            return try served(project)
         }
         throw StorageError.objectNotFound()
     }
@@ -85,7 +85,13 @@ extension StorageController {
         if let key = request.headers[APIKeyMiddleware.apiKeyField], let resolved = try? await directory.resolve(apiKey: key), resolved.project.ref != project.ref {
             throw StorageError.invalidSignature("The signature belongs to another project")
         }
-        return (project, claims)
+        return (try served(project), claims)
+    }
+
+    /// `project`, when this node serves it; 421 with the place that does otherwise.
+    private func served(_ project: Project) throws -> Project {
+        if let misplacement = directory.misplacement(of: project) { throw misplacement.error(ref: project.ref, shape: .storage) }
+        return project
     }
 
     /// The object's content with its validators, honouring `If-None-Match` and `Range`.

@@ -251,6 +251,20 @@ final class StorageController: Sendable {
             await content.writer.discard()
             throw error
         }
+        let id = try await record(content, version: version, in: store, project: project, bucket: bucket, name: name, mode: mode, owner: owner, access: access)
+        return Self.json(.object([
+            JSONMember(key: "Id", value: .string(id)),
+            JSONMember(key: "Key", value: .string(bucket + "/" + name)),
+        ]))
+    }
+
+    /// Names a committed version as the object `bucket`/`name`, under the policies of `access`,
+    /// and returns the object's id. A refused or failed write removes the version; a replaced
+    /// object's old version is removed.
+    func record(
+        _ content: StorageUpload.Content, version: String, in store: StorageStore, project: Project,
+        bucket: String, name: String, mode: WriteMode, owner: String?, access: RESTAccess
+    ) async throws -> String {
         let now = Timestamp.now()
         let metadata = JSONValue.object([
             JSONMember(key: "eTag", value: .string(content.eTag)),
@@ -294,9 +308,6 @@ final class StorageController: Sendable {
         }
         if let replaced { await files.remove(ref: project.ref, versions: [replaced]) } else { metrics?.stored(1) }
         metrics?.received(content.size)
-        return Self.json(.object([
-            JSONMember(key: "Id", value: .string(id)),
-            JSONMember(key: "Key", value: .string(bucket + "/" + name)),
-        ]))
+        return id
     }
 }

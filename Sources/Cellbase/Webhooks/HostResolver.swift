@@ -92,19 +92,14 @@ enum HostResolver {
         while let info = entry?.pointee {
             entry = info.ai_next
             guard let socketAddress = info.ai_addr else { continue }
-            let address: IPAddress?
-            switch info.ai_family {
-            case AF_INET:
-                address = socketAddress.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { pointer in
-                    withUnsafeBytes(of: pointer.pointee.sin_addr) { IPAddress(bytes: $0) }
-                }
-            case AF_INET6:
-                address = socketAddress.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer in
-                    withUnsafeBytes(of: pointer.pointee.sin6_addr) { IPAddress(bytes: $0) }
-                }
-            default:
-                address = nil
-            }
+            guard info.ai_family == AF_INET || info.ai_family == AF_INET6 else { continue }
+            // The numeric text of the address, read back: no reliance on the layout of
+            // `sockaddr_in` and `sockaddr_in6`. A link-local IPv6 address's `%zone` is not part
+            // of the address.
+            var text = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            guard getnameinfo(socketAddress, info.ai_addrlen, &text, socklen_t(text.count), nil, 0, NI_NUMERICHOST) == 0 else { continue }
+            let numeric = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let address = IPAddress(numeric.prefix { $0 != "%" })
             if let address, !addresses.contains(address) { addresses.append(address) }
         }
         guard !addresses.isEmpty else { throw Failure(description: "no IPv4 or IPv6 address") }

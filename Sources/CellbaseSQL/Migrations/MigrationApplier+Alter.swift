@@ -435,5 +435,12 @@ extension MigrationApplier {
                 schema.tables[index].isPublished = named.contains(index)
             }
         }
+        // A declared webhook reads its table's changes: they stay captured while it exists.
+        if let table = schema.tables.first(where: { !$0.isPublished && !$0.webhooks.isEmpty }) {
+            throw MigrationError(
+                at: alter.position,
+                "table \"\(table.name)\" has the webhook \"\(table.webhooks[0].name)\", which reads its changes: drop the trigger first"
+            )
+        }
     }
 }

@@ -23,6 +23,8 @@ struct MigrationApplier {
         case .createPolicy(let create): try createPolicy(create)
         case .dropPolicy(let drop): try dropPolicy(drop)
         case .alterPublication(let alter): try alterPublication(alter)
+        case .createTrigger(let create): try createTrigger(create)
+        case .dropTrigger(let drop): try dropTrigger(drop)
         }
     }
 

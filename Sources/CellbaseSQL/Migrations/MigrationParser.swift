@@ -1,7 +1,7 @@
 /// Parses a migration file into statements of the supported subset, rejecting everything else
 /// with the position of the first token that is not supported.
 struct MigrationParser {
-    static let supportedStatements = "CREATE TABLE, ALTER TABLE, CREATE [UNIQUE] INDEX, CREATE POLICY, DROP TABLE, DROP INDEX, DROP POLICY and ALTER PUBLICATION supabase_realtime"
+    static let supportedStatements = "CREATE TABLE, ALTER TABLE, CREATE [UNIQUE] INDEX, CREATE POLICY, DROP TABLE, DROP INDEX, DROP POLICY, ALTER PUBLICATION supabase_realtime, and CREATE TRIGGER … EXECUTE FUNCTION supabase_functions.http_request(…) and DROP TRIGGER for database webhooks"
 
     /// Words PostgreSQL reserves, or that would make a statement ambiguous as a bare name.
     private static let reservedWords: Set<String> = [
@@ -203,6 +203,7 @@ struct MigrationParser {
         if accept("table") { return .createTable(try createTable()) }
         if accept("policy") { return .createPolicy(try createPolicy()) }
         if accept("index") { return .createIndex(try createIndex(unique: false)) }
+        if accept("trigger") { return .createTrigger(try createTrigger(start)) }
         if isWord("unique"), peek(1).kind == .word("index") {
             advance()
             advance()
@@ -237,6 +238,14 @@ struct MigrationParser {
             _ = accept("restrict")
             return .dropIndexes(.init(names: names, ifExists: ifExists))
         }
+        if accept("trigger") {
+            let ifExists = try ifExists()
+            let name = try identifier("a trigger name")
+            try expect("on", "after the trigger name")
+            let table = try tableName()
+            _ = accept("cascade") || accept("restrict")
+            return .dropTrigger(.init(name: name, table: table, ifExists: ifExists))
+        }
         if accept("policy") {
             let ifExists = try ifExists()
             let name = try identifier("a policy name")
@@ -245,6 +254,58 @@ struct MigrationParser {
             return .dropPolicy(.init(name: name, table: table, ifExists: ifExists))
         }
         throw unsupported("DROP \(keyword)", at: start.position)
+    }
+
+    /// `CREATE TRIGGER name AFTER INSERT [OR UPDATE] [OR DELETE] ON table FOR EACH ROW EXECUTE
+    /// FUNCTION supabase_functions.http_request('url', 'POST', 'headers', 'params', 'timeout')`,
+    /// the database webhook Supabase's dashboard writes. Other triggers run code Cellbase does not
+    /// have, and are refused.
+    private mutating func createTrigger(_ start: MigrationToken) throws(MigrationError) -> MigrationStatement.CreateTrigger {
+        let name = try identifier("a trigger name")
+        guard accept("after") else {
+            throw MigrationError(at: current.position, "only AFTER triggers that call supabase_functions.http_request (database webhooks) are supported")
+        }
+        var events: [String] = []
+        repeat {
+            let event = current
+            guard accept("insert") || accept("update") || accept("delete") else { throw expected("INSERT, UPDATE or DELETE") }
+            let word = event.text.uppercased()
+            if word == "UPDATE", isWord("of") {
+                throw MigrationError(at: current.position, "UPDATE OF columns is not supported: a webhook fires on every update (filter rows with the admin API's filter)")
+            }
+            guard !events.contains(word) else { throw MigrationError(at: event.position, "\(word) is named twice") }
+            events.append(word)
+        } while accept("or")
+        try expect("on", "after the trigger's events")
+        let table = try tableName()
+        try expect("for", "after the table name")
+        _ = accept("each")
+        guard accept("row") else {
+            throw MigrationError(at: current.position, "a database webhook is FOR EACH ROW")
+        }
+        try expect("execute", "after FOR EACH ROW")
+        guard accept("function") || accept("procedure") else { throw expected("FUNCTION after EXECUTE") }
+        let function = current
+        var schema = "public"
+        var called = try identifier("a function name")
+        if acceptSymbol(".") {
+            schema = called.value
+            called = try identifier("a function name")
+        }
+        guard schema == "supabase_functions", called.value == "http_request" else {
+            throw MigrationError(at: function.position, "only triggers that call supabase_functions.http_request (database webhooks) are supported; \(schema).\(called.value) is not")
+        }
+        try expectSymbol("(", "after supabase_functions.http_request")
+        var arguments: [MigrationName] = []
+        if !isSymbol(")") {
+            repeat {
+                guard case .string(let text) = current.kind else { throw expected("a string argument") }
+                arguments.append(MigrationName(value: text, position: current.position))
+                advance()
+            } while acceptSymbol(",")
+        }
+        try expectSymbol(")", "after the arguments")
+        return .init(name: name, table: table, events: events, arguments: arguments, position: start.position)
     }
 
     private mutating func ifExists() throws(MigrationError) -> Bool {

@@ -14,6 +14,26 @@ enum MigrationStatement: Sendable {
     case createPolicy(CreatePolicy)
     case dropPolicy(DropPolicy)
     case alterPublication(AlterPublication)
+    /// A database webhook as Supabase writes one: a row trigger calling
+    /// `supabase_functions.http_request`.
+    case createTrigger(CreateTrigger)
+    case dropTrigger(DropTrigger)
+
+    struct CreateTrigger: Sendable {
+        var name: MigrationName
+        var table: MigrationName
+        /// `INSERT`, `UPDATE`, `DELETE`, in the order written.
+        var events: [String]
+        /// The string arguments of `http_request`: url, method, headers, params, timeout.
+        var arguments: [MigrationName]
+        var position: MigrationPosition
+    }
+
+    struct DropTrigger: Sendable {
+        var name: MigrationName
+        var table: MigrationName
+        var ifExists: Bool
+    }
 
     struct CreateTable: Sendable {
         var name: MigrationName

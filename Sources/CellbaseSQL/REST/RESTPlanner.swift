@@ -50,6 +50,20 @@ public struct RESTPlanner: Sendable {
 
     // MARK: reads
 
+    /// A read of `table` with a query that is already parsed, answered as a JSON array: exports
+    /// walk a table page by page with conditions they add themselves.
+    public func planRead(table name: String, query: RESTQuery) throws(RESTError) -> RESTPlan {
+        guard let table = schema.table(named: name) else {
+            throw RESTError(status: 404, code: "PGRST205", message: "Could not find the table 'public.\(name)' in the schema cache")
+        }
+        let preferences = RESTPreferences()
+        return try planRead(
+            table: table, query: query, preferences: preferences,
+            security: RowSecurity(table: table, access: access, policies: policies),
+            responder: RESTResponder(method: .get, media: .array(stripNulls: false), preferences: preferences)
+        )
+    }
+
     func planRead(table: Table, query: RESTQuery, preferences: RESTPreferences, security: RowSecurity?, responder: RESTResponder) throws(RESTError) -> RESTPlan {
         var builder = RESTSQLBuilder(table: table, namespace: namespace)
         let projection = builder.projection(try builder.outputs(query.select ?? [.all]))

@@ -76,6 +76,23 @@ public indirect enum ColumnType: Sendable, Hashable, Codable {
         }
     }
 
+    /// The type whose `udtName` this is (lengths, precision and scale unknown: unconstrained);
+    /// `nil` for a name no supported type has.
+    public init?(udtName: String) {
+        if udtName.hasPrefix("_") {
+            // One dimension: arrays of arrays are not a supported type.
+            guard let element = ColumnType(udtName: String(udtName.dropFirst())), !element.isArray else { return nil }
+            self = .array(element)
+            return
+        }
+        let scalars: [ColumnType] = [
+            .smallint, .integer, .bigint, .real, .doublePrecision, .numeric(precision: nil, scale: nil), .text, .varchar(length: nil),
+            .boolean, .date, .timestamp, .timestamptz, .uuid, .json, .jsonb, .bytea,
+        ]
+        guard let type = scalars.first(where: { $0.udtName == udtName }) else { return nil }
+        self = type
+    }
+
     public var isInteger: Bool {
         switch self {
         case .smallint, .integer, .bigint: true

@@ -37,6 +37,8 @@ public struct Table: Sendable, Hashable, Codable {
     public var isPublished: Bool = false
     /// `REPLICA IDENTITY FULL`: updates and deletes record the whole old row, not only its key.
     public var replicaIdentityFull: Bool = false
+    /// Database webhooks its migrations declared (`CREATE TRIGGER … supabase_functions.http_request`).
+    public var webhooks: [DeclaredWebhook] = []
 
     public init(
         name: String,
@@ -215,5 +217,29 @@ public struct Subquery: Sendable, Hashable, Codable {
         self.table = table
         self.alias = alias
         self.condition = condition
+    }
+}
+
+/// A database webhook a migration declared on a table: the node keeps a webhook of this name,
+/// fed by the table's changes, in step with it.
+public struct DeclaredWebhook: Sendable, Hashable, Codable {
+    public var name: String
+    /// `INSERT`, `UPDATE`, `DELETE`.
+    public var events: [String]
+    public var url: String
+    public var timeoutMilliseconds: Int
+
+    public init(name: String, events: [String], url: String, timeoutMilliseconds: Int) {
+        self.name = name
+        self.events = events
+        self.url = url
+        self.timeoutMilliseconds = timeoutMilliseconds
+    }
+}
+
+extension Schema {
+    /// Every declared webhook, with its table.
+    public var declaredWebhooks: [(table: String, webhook: DeclaredWebhook)] {
+        tables.flatMap { table in table.webhooks.map { (table.name, $0) } }
     }
 }
