@@ -22,6 +22,10 @@ public struct GatewayConfiguration: Sendable {
     public var ejection: Double = 2
     /// How often each node's `/health/ready` is asked.
     public var healthCheckInterval: Duration = .seconds(1)
+    /// Failed health checks in a row that take a node out.
+    public var healthCheckFall = 3
+    /// Passed health checks in a row that bring it back.
+    public var healthCheckRise = 2
     public var connectTimeout: TimeAmount = .seconds(2)
     /// How long a graceful shutdown lets requests in progress (and open streams and WebSockets)
     /// finish before it closes what is left.
@@ -63,7 +67,10 @@ public final class Gateway: Service {
         postgres.options.maximumConnections = 4
         postgres.options.additionalStartupParameters = [("application_name", "cellbase-gateway")]
         client = PostgresClient(configuration: postgres, backgroundLogger: logger)
-        let routes = GatewayRoutes(nodeTimeout: configuration.nodeTimeout, ejection: configuration.ejection)
+        let routes = GatewayRoutes(
+            nodeTimeout: configuration.nodeTimeout, ejection: configuration.ejection,
+            fall: configuration.healthCheckFall, rise: configuration.healthCheckRise
+        )
         let metrics = configuration.metrics ? GatewayMetrics(routes: routes) : nil
         var shared: SharedRateLimits?
         if let url = configuration.redisURL {
@@ -177,12 +184,13 @@ public final class Gateway: Service {
         }
     }
 
-    /// Asks every node's `/health/ready`; a node that does not answer 200 in time gets no requests
-    /// until it does.
+    /// Asks the `/health/ready` of every node that beats; a node that does not answer 200 in time
+    /// `healthCheckFall` times in a row gets no requests until it has answered `healthCheckRise`
+    /// times in a row.
     private func healthChecks() async {
         while (try? await Task.sleep(for: configuration.healthCheckInterval)) != nil {
             await withTaskGroup(of: Void.self) { checks in
-                for upstream in core.routes.allUpstreams {
+                for upstream in core.routes.beatingUpstreams {
                     checks.addTask {
                         let url = "http://\(upstream.host.contains(":") ? "[\(upstream.host)]" : upstream.host):\(upstream.port)/health/ready"
                         let healthy: Bool
@@ -193,7 +201,17 @@ public final class Gateway: Service {
                         } catch {
                             healthy = false
                         }
-                        self.core.routes.checked(upstream.id, healthy: healthy)
+                        switch self.core.routes.checked(upstream.id, healthy: healthy) {
+                        case true?:
+                            self.logger.info("a node passes its health checks again", metadata: ["node": "\(upstream.id)", "cell": "\(upstream.cell)"])
+                        case false?:
+                            self.logger.warning(
+                                "a node failed its health checks; it gets no requests until it passes again",
+                                metadata: ["node": "\(upstream.id)", "cell": "\(upstream.cell)", "url": "\(url)"]
+                            )
+                        case nil:
+                            break
+                        }
                     }
                 }
             }

@@ -31,8 +31,11 @@ final class GatewayRoutes: Sendable {
         var consecutiveFailures = 0
         /// Monotonic seconds until which the node gets no requests.
         var ejectedUntil = 0.0
-        /// What the last active health check saw.
+        /// The active health checks' verdict: it turns after `fall` failed checks in a row, and back
+        /// after `rise` passed ones, so one slow answer on a busy machine takes no node out.
         var checkedHealthy = true
+        /// Checks in a row that disagreed with `checkedHealthy`.
+        var checksAgainst = 0
     }
 
     private struct VerifiedKey {
@@ -55,13 +58,19 @@ final class GatewayRoutes: Sendable {
     private let state = Mutex(State())
     let nodeTimeout: Double
     let ejection: Double
+    let fall: Int
+    let rise: Int
 
     /// - Parameters:
     ///   - nodeTimeout: seconds without a heartbeat after which a node is out.
     ///   - ejection: seconds a node that failed gets no requests.
-    init(nodeTimeout: Double, ejection: Double) {
+    ///   - fall: failed health checks in a row that take a node out.
+    ///   - rise: passed health checks in a row that bring it back.
+    init(nodeTimeout: Double, ejection: Double, fall: Int = 3, rise: Int = 2) {
         self.nodeTimeout = nodeTimeout
         self.ejection = ejection
+        self.fall = max(1, fall)
+        self.rise = max(1, rise)
     }
 
     var isLoaded: Bool { state.withLock { $0.loaded } }
@@ -166,20 +175,33 @@ final class GatewayRoutes: Sendable {
         }
     }
 
-    /// The active health check's verdict on a node.
-    func checked(_ node: String, healthy: Bool) {
+    /// Takes in one active health check of a node. Answers the node's new verdict when this check
+    /// turned it (after `fall` failures or `rise` passes in a row), `nil` when it stands.
+    @discardableResult
+    func checked(_ node: String, healthy: Bool) -> Bool? {
         state.withLock { state in
-            guard var entry = state.nodes[node] else { return }
-            entry.checkedHealthy = healthy
+            guard var entry = state.nodes[node] else { return nil }
+            defer { state.nodes[node] = entry }
             if healthy, entry.consecutiveFailures > 0 {
                 entry.consecutiveFailures = 0
                 entry.ejectedUntil = 0
             }
-            state.nodes[node] = entry
+            guard healthy != entry.checkedHealthy else {
+                entry.checksAgainst = 0
+                return nil
+            }
+            entry.checksAgainst += 1
+            guard entry.checksAgainst >= (healthy ? rise : fall) else { return nil }
+            entry.checkedHealthy = healthy
+            entry.checksAgainst = 0
+            return healthy
         }
     }
 
     var allUpstreams: [Upstream] { state.withLock { $0.upstreams.values.flatMap { $0 } } }
+
+    /// The nodes worth a health check: those whose heartbeat is recent enough to route to.
+    var beatingUpstreams: [Upstream] { allUpstreams.filter { $0.secondsSinceBeat < nodeTimeout } }
 
     static func hostAndPort(_ url: String) -> (String, Int)? {
         guard url.hasPrefix("http://") else { return nil }
