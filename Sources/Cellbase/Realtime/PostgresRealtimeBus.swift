@@ -104,9 +104,12 @@ final class PostgresRealtimeBus: RealtimeBus, Service {
         for continuation in subscribers.withLock({ Array($0.values) }) { continuation.finish() }
     }
 
-    /// Nodes starting together would collide on the catalog with IF NOT EXISTS alone.
+    /// Nodes starting together would collide on the catalog with IF NOT EXISTS alone; once the
+    /// table is there, a starting node takes no lock.
     private func createSpool() async throws {
         try await client.withConnection { connection in
+            let exists = try await connection.query(PostgresQuery(unsafeSQL: "SELECT to_regclass('\(Self.spoolTable)') IS NOT NULL"), logger: logger)
+            for try await found in exists.decode(Bool.self) where found { return }
             try await connection.query("BEGIN", logger: logger)
             do {
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext('cellbase:realtime-spool'))", logger: logger)

@@ -48,8 +48,12 @@ final class PostgresShard: Shard {
     func createProject(ref: String) async throws {
         let schema = SQLNamespace.quote(Self.schemaName(for: ref))
         try await transaction { connection in
-            // Concurrent CREATE SCHEMA IF NOT EXISTS can still collide on the catalog; serialise it.
-            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext('cellbase:create-schema'))"), logger: logger)
+            // Two CREATE SCHEMA IF NOT EXISTS of one name can still collide on the catalog; serialise
+            // those of this project only. A lock over every project's creation would queue all of
+            // them behind whichever holder is slowest to send its next statement.
+            var lockBinds = PostgresBindings()
+            lockBinds.append("cellbase:create-schema:" + ref)
+            try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: lockBinds), logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
             try await connection.query(PostgresQuery(unsafeSQL: """
                 CREATE TABLE IF NOT EXISTS \(migrationsTable(ref)) (
