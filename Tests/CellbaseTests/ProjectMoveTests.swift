@@ -364,6 +364,38 @@ struct ProjectMoveTests {
         }
     }
 
+    /// A node that has not read the new placement of a project moved to another shard of its own
+    /// finds the project gone from the old shard, reads the placements again and serves the
+    /// request from the new shard: no 503, and the row is written once.
+    @Test func aNodeThatHasNotHeardOfAMoveToAnotherOfItsShardsServesTheRequestThere() async throws {
+        let cell = ControlPlaneTests.unique("cm")
+        let (shardA, shardB) = (ControlPlaneTests.unique("pga"), ControlPlaneTests.unique("pgb"))
+        let otherDatabase = try await Self.secondShardURL()
+        try await ControlPlaneTests.withNode(cell: Cell.defaultName, shard: "pg") { client in try await ControlPlaneTests.createCell(client, cell) }
+        let bothShards: @Sendable (inout CellbaseConfiguration) -> Void = { $0.postgresShards[shardB] = otherDatabase }
+        try await ControlPlaneTests.withNode(cell: cell, shard: shardA, edit: bothShards) { first in
+            try await ControlPlaneTests.withNode(cell: cell, shard: shardA, edit: { configuration in
+                bothShards(&configuration)
+                configuration.heartbeatInterval = .seconds(3600)
+            }) { stale in
+                let project = try await Self.createProject(first, shard: shardA, rows: 20)
+                try await stale.node.directory.refreshPlacements()
+                let before = try await stale.rest(.get, "notes?select=id", project: project, key: project.serviceRoleKey)
+                #expect(before.status == .ok, "\(before.body)")
+                #expect(stale.node.directory.cachedProject(ref: project.ref)?.shard == shardA)
+
+                #expect(try await Self.move(first, project, to: shardB)["state"] == .string("done"))
+                #expect(stale.node.directory.cachedProject(ref: project.ref)?.shard == shardA)
+                let written = try await stale.rest(.post, "notes", project: project, key: project.serviceRoleKey, body: #"{"id":777,"body":"to the node that had not heard"}"#)
+                #expect(written.status == .created, "\(written.body)")
+                #expect(stale.node.directory.cachedProject(ref: project.ref)?.shard == shardB)
+                #expect(try await Self.ids(first, project, from: 700) == [777])
+                let read = try await stale.rest(.get, "notes?select=id&id=eq.777", project: project, key: project.serviceRoleKey)
+                #expect(read.status == .ok && read.body == #"[{"id":777}]"#, "\(read.body)")
+            }
+        }
+    }
+
     @Test func badMovesAreRefused() async throws {
         try await Self.withNode { client in
             let project = try await Self.createProject(client, shard: "pg", rows: 10)

@@ -58,13 +58,28 @@ struct DataAPIController {
             body = try await Self.collectBody(request, limit: maxBodySize)
         }
         let project = context.project
-        let shard = try projects.shard(for: project)
-        let catalog: Catalog
         do {
-            catalog = try await projects.catalog(for: project)
+            return try await respond(request, context: context, method: method, table: table, query: query, body: body, project: project)
         } catch let moved as ProjectMoved {
-            throw await movedAway(moved.ref, project)
+            // The statement failed, so the request did nothing: once the placements are read
+            // again, it runs where the project is now, if that is a shard of this node.
+            let current = try await movedAway(moved.ref, project)
+            do {
+                return try await respond(request, context: context, method: method, table: table, query: query, body: body, project: current)
+            } catch let again as ProjectMoved {
+                throw DatabaseErrors.movingError(again.ref)
+            }
         }
+    }
+
+    /// Plans and runs the request on `project`'s shard as placed. A shard that no longer has the
+    /// project throws `ProjectMoved`, before anything was done.
+    private func respond(
+        _ request: Request, context: ProjectRequestContext, method: RESTMethod, table: String,
+        query: [(name: String, value: String)], body: [UInt8]?, project: Project
+    ) async throws -> Response {
+        let shard = try projects.shard(for: project)
+        let catalog = try await projects.catalog(for: project)
         let planner = RESTPlanner(schema: catalog.schema, namespace: shard.namespace(for: project.ref), limits: limits, access: context.access, policies: catalog.policies)
         let plan = try planner.plan(RESTRequest(
             method: method,
@@ -80,7 +95,7 @@ struct DataAPIController {
         } catch let error as RESTError {
             throw error
         } catch let moved as ProjectMoved {
-            throw await movedAway(moved.ref, project)
+            throw moved
         } catch {
             if let mapped = DatabaseErrors.restError(from: error) { throw mapped }
             // Not the database refusing the request: a fault here. Logged in full, answered without internals.
@@ -97,16 +112,18 @@ struct DataAPIController {
 
     /// The project's shard no longer has it: a move switched it away after this node last read
     /// the placements (the gateway did not know yet either, or it would have said so). The
-    /// placements are read again — at most every `PlacementRefreshes.minimumInterval` — and a
-    /// project now served elsewhere is answered 421 with its place, which a gateway resends there:
-    /// the statement failed, so the request did nothing here. Otherwise `503 project_moving`.
-    private func movedAway(_ ref: String, _ project: Project) async -> any Error {
+    /// placements are read again — at most every `PlacementRefreshes.minimumInterval` — and the
+    /// project as placed now is returned when this node serves it (on another of its shards).
+    /// A project now served elsewhere is answered 421 with its place, which a gateway resends
+    /// there: the statement failed, so the request did nothing here. Otherwise (the placement
+    /// still names the old shard: the switch is under way) `503 project_moving`.
+    private func movedAway(_ ref: String, _ project: Project) async throws -> Project {
         let directory = projects.directory
         await directory.catchUp(ref: ref, version: project.placementVersion + 1)
-        if let current = directory.cachedProject(ref: ref), let misplacement = directory.misplacement(of: current) {
-            return misplacement.error(ref: ref, shape: .postgrest)
-        }
-        return DatabaseErrors.movingError(ref)
+        guard let current = directory.cachedProject(ref: ref) else { throw DatabaseErrors.movingError(ref) }
+        if let misplacement = directory.misplacement(of: current) { throw misplacement.error(ref: ref, shape: .postgrest) }
+        guard current.shard != project.shard || current.placementVersion > project.placementVersion else { throw DatabaseErrors.movingError(ref) }
+        return current
     }
 
     /// Only the `public` schema exists for a project, as on a fresh Supabase project.
