@@ -1,9 +1,11 @@
+import AsyncHTTPClient
 import CellbaseSQL
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOHTTP1
 import PostgresNIO
 import Synchronization
 import Testing
@@ -384,7 +386,17 @@ struct ProjectMoveTests {
                 #expect(before.status == .ok, "\(before.body)")
                 #expect(stale.node.directory.cachedProject(ref: project.ref)?.shard == shardA)
 
+                // An event stream of the project's changes on the node that runs the move ends with it.
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(try #require(first.client.port))/realtime/v1/sse?table=notes")
+                request.headers.add(name: "apikey", value: project.serviceRoleKey)
+                let stream = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+                #expect(stream.status == .ok)
+                let events = RealtimeEventStreamTests.EventReader(stream.body)
+
                 #expect(try await Self.move(first, project, to: shardB)["state"] == .string("done"))
+                let ending = try await events.nextEvent()
+                #expect(ending.name == "system" && ending.data.contains("The project moved"), "\(ending)")
+                #expect(try await events.ends())
                 #expect(stale.node.directory.cachedProject(ref: project.ref)?.shard == shardA)
                 let written = try await stale.rest(.post, "notes", project: project, key: project.serviceRoleKey, body: #"{"id":777,"body":"to the node that had not heard"}"#)
                 #expect(written.status == .created, "\(written.body)")

@@ -179,6 +179,14 @@ struct RealtimeController {
         ))
         services.metrics?.connectionOpened()
         defer { services.metrics?.connectionClosed() }
+        // Ended, as the project's WebSockets are closed, when the project moves (another shard,
+        // node or cell): the stream's change feed reads the shard it opened on. The client opens
+        // a new stream, through the gateway to where the project is served now.
+        hub.opened(socket: socket, project: project.ref, shard: project.shard) {
+            outbox.send("event: system\ndata: {\"status\":\"error\",\"message\":\"The project moved; reconnect\"}\n\n")
+            outbox.finish()
+        }
+        defer { hub.closed(socket: socket, project: project.ref) }
         // The stream ends when the node shuts down, so that its connection can close.
         try? await channel.pipeline.handler(type: QuiesceObserver.self).get().onQuiesce {
             outbox.send("event: system\ndata: {\"status\":\"error\",\"message\":\"Server shutting down\"}\n\n")
