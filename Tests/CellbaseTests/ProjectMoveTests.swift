@@ -366,6 +366,74 @@ struct ProjectMoveTests {
         }
     }
 
+    /// A project's devices, series, commands and point partitions move with it, SQLite →
+    /// PostgreSQL → another PostgreSQL → SQLite: after each move the same points read back, the
+    /// device's token still ingests, and new points land on the new shard.
+    @Test func telemetryMovesWithItsProject() async throws {
+        try await Self.withNode { client in
+            let project = try await Self.createProject(client, shard: "local", rows: 10)
+            let service = project.serviceRoleKey
+            let token = try await client.createDevice("d1", in: project)
+            let minute: Int64 = 60_000
+            let base = Int64(Date().timeIntervalSince1970 * 1000) / minute * minute - 2 * 3_600_000
+            func ingest(_ values: ClosedRange<Int>) async throws {
+                let records = values.map { #"{"device":"d1","ts":\#(base + Int64($0) * 1000),"temp":\#($0)}"# }
+                let answer = try await client.ingest(token: token, body: "[" + records.joined(separator: ",") + "]")
+                #expect(answer.status == .ok, "\(answer.body)")
+            }
+            func temperatures() async throws -> [Double] {
+                let range = "device=d1&metric=temp&from=\(TelemetryTimestamp.rfc3339(base * 1000))&to=\(TelemetryTimestamp.rfc3339((base + 3_600_000) * 1000))"
+                let answer = try await client.telemetry(.get, "/series?" + range + "&limit=10000", key: service)
+                #expect(answer.status == .ok, "\(answer.body)")
+                return try answer.json().points.map(\.1)
+            }
+            let command = try await client.telemetry(.post, "/devices/d1/commands", key: service, body: #"{"topic":"reboot","payload":{"now":true},"ttl":3600}"#)
+            #expect(command.status == .created, "\(command.body)")
+            guard case .string(let commandID)? = try command.json()["id"] else { throw UnexpectedAnswer(answer: command) }
+            try await ingest(1...300)
+            var expected = (1...300).map(Double.init)
+            #expect(try await temperatures() == expected)
+            var next = 301
+            for shard in ["pg", "pg2", "local"] {
+                // A device keeps sending while the project moves: every point acknowledged is kept.
+                let acknowledged = Mutex<[Int]>([])
+                let stopped = Atomic<Bool>(false)
+                let first = next
+                let sending = Task {
+                    var value = first
+                    while !stopped.load(ordering: .relaxed), value < first + 1000 {
+                        let answer = try await client.ingest(token: token, body: #"[{"device":"d1","ts":\#(base + Int64(value) * 1000),"temp":\#(value)}]"#)
+                        if answer.status == .ok {
+                            acknowledged.withLock { $0.append(value) }
+                            value += 1
+                        } else {
+                            #expect(answer.status == .serviceUnavailable, "\(answer.body)")
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
+                    }
+                }
+                let status = try await Self.move(client, project, to: shard)
+                stopped.store(true, ordering: .relaxed)
+                try await sending.value
+                let sent = acknowledged.withLock { $0 }
+                #expect(!sent.isEmpty, "no point was written while the project moved to \(shard)")
+                expected += sent.map(Double.init)
+                next = (sent.last ?? next - 1) + 1
+                #expect(status["state"] == .string("done"), "\(status.serialized)")
+                #expect(try await Self.shard(client, project) == shard)
+                #expect(try await temperatures() == expected, "after the move to \(shard)")
+                try await ingest(next...(next + 49))
+                expected += (next...(next + 49)).map(Double.init)
+                next += 50
+                #expect(try await temperatures() == expected, "written on \(shard)")
+                let devices = try await client.telemetry(.get, "/devices", key: service)
+                #expect(devices.status == .ok && devices.body.contains(#""id":"d1""#), "\(devices.body)")
+                let pending = try await client.telemetry(.get, "/devices/d1/commands/\(commandID)", key: service)
+                #expect(pending.status == .ok && pending.body.contains("devices/d1/commands/reboot"), "\(pending.body)")
+            }
+        }
+    }
+
     /// A node that has not read the new placement of a project moved to another shard of its own
     /// finds the project gone from the old shard, reads the placements again and serves the
     /// request from the new shard: no 503, and the row is written once.

@@ -250,6 +250,13 @@ final class ProjectMover: Sendable {
                 if entries.count < switchThreshold { break }
             }
 
+            // A table made during the copy (a telemetry partition, a table of a feature first used)
+            // has no move log and no copy: the move is failed rather than switched without it.
+            let appeared = Set(Self.copied(try await source.moveTables(ref: ref)).map(\.name)).subtracting(byName.keys)
+            guard appeared.isEmpty else {
+                throw MoveFailure("tables were made on '\(source.name)' during the move (\(appeared.sorted().joined(separator: ", "))); move the project again")
+            }
+
             // 4. The switch.
             try checkCancelled(ref)
             update(ref) { $0.state = .switching }
@@ -352,7 +359,32 @@ final class ProjectMover: Sendable {
         if tables.contains(ChangeCaptureDDL.logTable) {
             try await target.runStatements(ref: ref, ChangeCaptureDDL(namespace: namespace).logDDL())
         }
+        if tables.contains(TelemetrySQL.settingsTable) {
+            try await prepareTelemetry(ref, source: source, target: target)
+        }
         return schema
+    }
+
+    /// The telemetry tables on the new shard, with the old shard's partition layout and
+    /// retention, and a partition for each one the old shard has: the copy then fills devices,
+    /// series, commands and every partition table like any other table (on PostgreSQL, a
+    /// partition of `_cellbase_points` is written directly).
+    private func prepareTelemetry(_ ref: String, source: any MoveShard, target: any MoveShard) async throws {
+        guard let from = source as? any TelemetryDatabase, let to = target as? any TelemetryDatabase else {
+            throw MoveFailure("shard '\(target.name)' cannot hold telemetry")
+        }
+        let sourceSQL = TelemetrySQL(namespace: from.namespace(for: ref))
+        let settings = try await from.telemetryRows(ref: ref, sourceSQL.readSettings).first ?? []
+        guard settings.count == 2, case .integer(let days) = settings[0], case .integer(let hours) = settings[1],
+              let layout = PartitionLayout(hours: Int(hours))
+        else { throw MoveFailure("the telemetry settings of project \(ref) could not be read") }
+        let sql = TelemetrySQL(namespace: to.namespace(for: ref))
+        var statements = [sql.serializeSchemaChanges(ref: ref)] + sql.createTables(layout: layout, retentionDays: Int(days))
+        for row in try await from.telemetryRows(ref: ref, sourceSQL.listPartitions) {
+            guard case .integer(let start)? = row.first else { continue }
+            statements += sql.createPartition(start: start, layout: layout)
+        }
+        _ = try await to.telemetryTransaction(ref: ref, statements)
     }
 }
 

@@ -42,6 +42,10 @@ extension TelemetryService: DeviceBackend {
     /// One project's publishes in one transaction. A device deleted since it connected has its
     /// publishes refused and the rest are written without them.
     private func store(_ publishes: [DevicePublish], project: Project) async throws -> [DevicePublishOutcome] {
+        try await onCurrentShard(project) { project in try await self.store(publishes, placed: project) }
+    }
+
+    private func store(_ publishes: [DevicePublish], placed project: Project) async throws -> [DevicePublishOutcome] {
         let now = Self.now()
         let handle = try await handle(for: project, now: now)
         var outcomes = [DevicePublishOutcome](repeating: .stored, count: publishes.count)

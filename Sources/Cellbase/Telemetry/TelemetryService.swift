@@ -129,6 +129,52 @@ final class TelemetryService: Sendable {
         state.withLock { $0.projects[ref] = nil }
     }
 
+    // MARK: Moves
+
+    /// How long a write waits for a move switching its project on this node.
+    static let fenceWait = Duration.seconds(5)
+
+    /// Runs `body` with the project as placed now, for writes that must not fail or land on the
+    /// wrong shard while the project moves. A project a move on this node is switching waits for
+    /// the switch (at most `fenceWait`). A shard that no longer has the project (a move switched it
+    /// away, here or on another node) failed the write before anything was written: the
+    /// placements are read again and `body` runs once more on the project's new shard when this
+    /// node has it. Otherwise: `421` with the project's place when another cell or node serves it,
+    /// `503 project_moving` while the switch is under way.
+    func onCurrentShard<Value: Sendable>(_ project: Project, _ body: (Project) async throws -> Value) async throws -> Value {
+        var project = project
+        if directory.fences.isClosed(project.ref) {
+            guard await directory.fences.waitUntilOpen(project.ref, bound: Self.fenceWait) else {
+                throw APIError.projectMoving(ref: project.ref, shape: .plain)
+            }
+            project = directory.cachedProject(ref: project.ref) ?? project
+        }
+        do {
+            return try await body(project)
+        } catch {
+            guard try await isGone(project, after: error) else { throw error }
+            await directory.catchUp(ref: project.ref, version: project.placementVersion + 1)
+            guard let current = directory.cachedProject(ref: project.ref) else { throw APIError.projectMoving(ref: project.ref, shape: .plain) }
+            if let misplacement = directory.misplacement(of: current) { throw misplacement.error(ref: project.ref, shape: .plain) }
+            guard current.shard != project.shard, databases[current.shard] != nil else { throw APIError.projectMoving(ref: project.ref, shape: .plain) }
+            forgetPartitions(of: project.ref)
+            do {
+                return try await body(current)
+            } catch {
+                if try await isGone(current, after: error) { throw APIError.projectMoving(ref: project.ref, shape: .plain) }
+                throw error
+            }
+        }
+    }
+
+    /// Whether `error` says the project's shard no longer has it: a SQLite file retired by a
+    /// move, or a PostgreSQL schema renamed away (its tables are then missing).
+    private func isGone(_ project: Project, after error: any Error) async throws -> Bool {
+        if error is ProjectMoved { return true }
+        guard ["42P01", "3F000"].contains(DatabaseErrors.sqlState(of: error) ?? ""), let shard = databases[project.shard] as? any MoveShard else { return false }
+        return try await !shard.hasProject(ref: project.ref)
+    }
+
     /// The window a point's time must fall in: not older than the retention, at most a day ahead.
     func builder(for handle: ProjectHandle, now: Int64) -> TelemetryWriteBuilder {
         TelemetryWriteBuilder(layout: handle.storage.layout, earliest: max(0, now - handle.storage.retentionMicros), latest: now + TelemetryLimits.maxFutureMicros)
@@ -157,6 +203,10 @@ final class TelemetryService: Sendable {
     /// Stores the records of one request in one transaction. `device` is the device of a device
     /// token: records then name no other device.
     func ingest(_ records: [TelemetryRecord], project: Project, device: String?) async throws -> Int {
+        try await onCurrentShard(project) { project in try await self.ingest(records, placed: project, device: device) }
+    }
+
+    private func ingest(_ records: [TelemetryRecord], placed project: Project, device: String?) async throws -> Int {
         let now = Self.now()
         let handle = try await handle(for: project, now: now)
         var builder = builder(for: handle, now: now)
