@@ -18,6 +18,9 @@ import Testing
         return node
     }
 
+    /// The webhooks of these tests wait up to a minute for their receiver (`timeout_ms`), not the
+    /// default 5 s: on a loaded machine a loopback answer can take longer, and a timed-out attempt
+    /// is retried, which would change what the tests count.
     static func createWebhook(_ client: TestClient, _ project: TestProject, _ body: String) async throws -> String {
         let created = try await client.admin(.post, "/admin/v1/projects/\(project.ref)/webhooks", body: body)
         guard created.status == .created, case .string(let secret)? = try created.json()["secret"] else { throw UnexpectedAnswer(answer: created) }
@@ -44,8 +47,8 @@ import Testing
         try await receiver.run { port in
             try await node.run { client in
                 let project = try await client.project(migration: Self.table)
-                let secret = try await Self.createWebhook(client, project, #"{"name":"all","table":"orders","url":"http://127.0.0.1:\#(port)/all"}"#)
-                _ = try await Self.createWebhook(client, project, #"{"name":"paid","table":"orders","events":["UPDATE"],"filter":"status=eq.paid","url":"http://127.0.0.1:\#(port)/paid"}"#)
+                let secret = try await Self.createWebhook(client, project, #"{"name":"all","table":"orders","timeout_ms":60000,"url":"http://127.0.0.1:\#(port)/all"}"#)
+                _ = try await Self.createWebhook(client, project, #"{"name":"paid","table":"orders","events":["UPDATE"],"filter":"status=eq.paid","timeout_ms":60000,"url":"http://127.0.0.1:\#(port)/paid"}"#)
                 let key = project.serviceRoleKey
                 _ = try await client.rest(.post, "orders", project: project, key: key, body: #"[{"id":1,"status":"new"},{"id":2,"status":"new"}]"#)
                 _ = try await client.rest(.patch, "orders?id=eq.1", project: project, key: key, body: #"{"status":"paid"}"#)
@@ -92,7 +95,7 @@ import Testing
         try await receiver.run { port in
             try await node.run { client in
                 let project = try await client.project(migration: Self.table)
-                _ = try await Self.createWebhook(client, project, #"{"name":"gone","table":"orders","url":"http://127.0.0.1:\#(port)/"}"#)
+                _ = try await Self.createWebhook(client, project, #"{"name":"gone","table":"orders","timeout_ms":60000,"url":"http://127.0.0.1:\#(port)/"}"#)
                 _ = try await client.rest(.post, "orders", project: project, key: project.serviceRoleKey, body: #"{"id":1,"status":"new"}"#)
                 var hook: JSONValue = .null
                 for _ in 0..<300 {
@@ -119,7 +122,7 @@ import Testing
         try await receiver.run { port in
             try await node.run { client in
                 let project = try await client.project(migration: Self.table)
-                _ = try await Self.createWebhook(client, project, #"{"name":"flaky","table":"orders","max_attempts":3,"url":"http://127.0.0.1:\#(port)/"}"#)
+                _ = try await Self.createWebhook(client, project, #"{"name":"flaky","table":"orders","max_attempts":3,"timeout_ms":60000,"url":"http://127.0.0.1:\#(port)/"}"#)
                 _ = try await client.rest(.post, "orders", project: project, key: project.serviceRoleKey, body: #"{"id":1,"status":"new"}"#)
                 let jobs = try await Self.deadJobs(client, project)
                 #expect(jobs.count == 1)
@@ -139,7 +142,7 @@ import Testing
         try await receiver.run { port in
             try await node.run { client in
                 let project = try await client.project(migration: Self.table)
-                _ = try await Self.createWebhook(client, project, #"{"name":"inside","table":"orders","url":"http://127.0.0.1:\#(port)/"}"#)
+                _ = try await Self.createWebhook(client, project, #"{"name":"inside","table":"orders","timeout_ms":60000,"url":"http://127.0.0.1:\#(port)/"}"#)
                 _ = try await client.rest(.post, "orders", project: project, key: project.serviceRoleKey, body: #"{"id":1,"status":"new"}"#)
                 let jobs = try await Self.deadJobs(client, project)
                 #expect(jobs.first?["attempts"] == .number("1"))
@@ -185,7 +188,7 @@ import Testing
                 #expect(try JSONParser.parse(request.body, maxDepth: 16)["type"] == .string("INSERT"))
 
                 // An admin-API webhook's name cannot be declared, and the migration is not applied.
-                _ = try await Self.createWebhook(client, project, #"{"name":"taken","table":"orders","url":"http://127.0.0.1:\#(port)/taken"}"#)
+                _ = try await Self.createWebhook(client, project, #"{"name":"taken","table":"orders","timeout_ms":60000,"url":"http://127.0.0.1:\#(port)/taken"}"#)
                 let clash = declare.replacing("orders_new", with: "taken")
                 let refused = try await client.admin(.post, migrations, body: TestClient.migrationBody(name: "0003_clash.sql", sql: clash))
                 #expect(refused.status == .conflict)
