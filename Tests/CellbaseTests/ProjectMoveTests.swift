@@ -472,6 +472,26 @@ struct ProjectMoveTests {
                 #expect(try await Self.ids(first, project, from: 700) == [777])
                 let read = try await stale.rest(.get, "notes?select=id&id=eq.777", project: project, key: project.serviceRoleKey)
                 #expect(read.status == .ok && read.body == #"[{"id":777}]"#, "\(read.body)")
+
+                // Auth: a write that reaches the old shard is answered 503 project_moving in GoTrue's
+                // shape (the password was hashed, nothing was stored); the retry finds the new shard.
+                #expect(try await Self.move(first, project, to: shardA)["state"] == .string("done"))
+                let signUp: HTTPFields = [HTTPField.Name("apikey")!: project.anonKey, .contentType: "application/json"]
+                let body = #"{"email":"moved@example.com","password":"a-long-enough-password"}"#
+                let refused = try await stale.request(.post, "/auth/v1/signup", headers: signUp, body: body)
+                #expect(refused.status == .serviceUnavailable, "\(refused.body)")
+                #expect(try refused.json()["error_code"] == .string("project_moving"), "\(refused.body)")
+                #expect(refused.headers[.retryAfter] == "1")
+                let signedUp = try await stale.request(.post, "/auth/v1/signup", headers: signUp, body: body)
+                #expect(signedUp.status == .ok, "\(signedUp.body)")
+
+                // Storage: a read that reaches the old shard runs again on the new one.
+                #expect(try await Self.move(first, project, to: shardB)["state"] == .string("done"))
+                #expect(stale.node.directory.cachedProject(ref: project.ref)?.shard == shardA)
+                let service: HTTPFields = [HTTPField.Name("apikey")!: project.serviceRoleKey, .authorization: "Bearer \(project.serviceRoleKey)"]
+                let buckets = try await stale.request(.get, "/storage/v1/bucket", headers: service)
+                #expect(buckets.status == .ok && buckets.body == "[]", "\(buckets.body)")
+                #expect(stale.node.directory.cachedProject(ref: project.ref)?.shard == shardB)
             }
         }
     }

@@ -94,7 +94,8 @@ struct RealtimeTests {
     }
 
     @Test func silentSocketsAreClosedAfterTheHeartbeatTimeout() async throws {
-        try await Self.withProject(.sqlite, configure: { $0.realtime.heartbeatTimeout = .milliseconds(300) }) { client, project, _ in
+        // Long enough for the join's reply to come first on a loaded machine, short for a test.
+        try await Self.withProject(.sqlite, configure: { $0.realtime.heartbeatTimeout = .seconds(2) }) { client, project, _ in
             try await client.socket(project) { socket in
                 _ = try await socket.join("room")
                 let isClosed = try await socket.closed()

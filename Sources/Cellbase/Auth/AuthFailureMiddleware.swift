@@ -15,6 +15,9 @@ struct AuthFailureMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as any HTTPResponseError {
             throw error
+        } catch let moved as ProjectMoved {
+            // Answered by `APIKeyMiddleware` with the project's new place, or 503.
+            throw moved
         } catch let failure as AuthMailFailure {
             context.logger.error("auth mail not sent", metadata: ["error": "\(failure.underlying)", "path": "\(request.uri.path)"])
             throw AuthError.emailSendFailed(failure.purpose)

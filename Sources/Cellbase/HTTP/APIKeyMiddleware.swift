@@ -42,7 +42,27 @@ struct APIKeyMiddleware: RouterMiddleware {
         context.resolvedKey = key
         context.observedProject?.ref = key.project.ref
         context.logger[metadataKey: "project"] = .string(key.project.ref)
-        return try await next(request, context)
+        do {
+            return try await next(request, context)
+        } catch let moved as ProjectMoved {
+            // The project's shard no longer has it: a move switched it away after this node last
+            // read the placements, and the handler's statement failed before doing anything. The
+            // placements are read again. A read (GET, HEAD) runs once more where the project is
+            // now, if this node serves it; anything else is answered with the project's place
+            // (421) or 503 and the client's retry finds the new placement.
+            await directory.catchUp(ref: moved.ref, version: key.project.placementVersion + 1)
+            guard let current = directory.cachedProject(ref: moved.ref) else { throw APIError.projectMoving(ref: moved.ref, shape: shape) }
+            if let misplacement = directory.misplacement(of: current) { throw misplacement.error(ref: moved.ref, shape: shape) }
+            guard [.get, .head].contains(request.method), current.placementVersion > key.project.placementVersion else {
+                throw APIError.projectMoving(ref: moved.ref, shape: shape)
+            }
+            context.resolvedKey?.project = current
+            do {
+                return try await next(request, context)
+            } catch is ProjectMoved {
+                throw APIError.projectMoving(ref: moved.ref, shape: shape)
+            }
+        }
     }
 }
 

@@ -3,15 +3,19 @@ import PostgresNIO
 
 extension PostgresShard: AuthDatabase {
     func authRows(ref: String, _ statement: SQLStatement) async throws -> [[String?]] {
-        try await withConnection(.read) { connection in try await Self.rows(of: statement, on: connection) }
+        try await inProject(ref) {
+            try await withConnection(.read) { connection in try await Self.rows(of: statement, on: connection) }
+        }
     }
 
     func authTransaction(ref: String, _ first: SQLStatement, then next: @escaping @Sendable ([[String?]]) throws -> [SQLStatement]) async throws -> [[String?]] {
         do {
-            return try await transaction { connection in
-                let rows = try await Self.rows(of: first, on: connection)
-                for statement in try next(rows) { _ = try await Self.rows(of: statement, on: connection) }
-                return rows
+            return try await inProject(ref) {
+                try await transaction { connection in
+                    let rows = try await Self.rows(of: first, on: connection)
+                    for statement in try next(rows) { _ = try await Self.rows(of: statement, on: connection) }
+                    return rows
+                }
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             throw AuthDatabaseError.uniqueViolation

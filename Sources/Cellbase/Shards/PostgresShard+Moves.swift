@@ -28,6 +28,18 @@ extension PostgresShard: MoveShard {
         }
     }
 
+    /// Runs `body`, which works in project `ref`'s schema. A failure because the schema is gone
+    /// (a move renamed it away after this node last read the placements; nothing was done) is
+    /// thrown as `ProjectMoved`, which the API layers answer with the project's new place or 503.
+    func inProject<Value>(_ ref: String, _ body: () async throws -> Value) async throws -> Value {
+        do {
+            return try await body()
+        } catch where ["42P01", "3F000"].contains(DatabaseErrors.sqlState(of: error) ?? "") {
+            if try await !hasProject(ref: ref) { throw ProjectMoved(ref: ref) }
+            throw error
+        }
+    }
+
     func moveTables(ref: String) async throws -> [MoveTable] {
         try await withConnection(.read) { connection in
             let rows = try await query(connection, """

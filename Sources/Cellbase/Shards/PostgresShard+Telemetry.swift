@@ -3,21 +3,25 @@ import PostgresNIO
 
 extension PostgresShard: TelemetryDatabase {
     func telemetryRows(ref: String, _ statement: SQLStatement) async throws -> [[SQLValue]] {
-        try await withConnection(.read) { connection in try await Self.values(of: statement, on: connection) }
+        try await inProject(ref) {
+            try await withConnection(.read) { connection in try await Self.values(of: statement, on: connection) }
+        }
     }
 
     func telemetryTransaction(ref: String, _ statements: [SQLStatement]) async throws -> [[[SQLValue]]] {
-        try await transaction { connection in
-            var results: [[[SQLValue]]] = []
-            for statement in statements { results.append(try await Self.values(of: statement, on: connection)) }
-            return results
+        try await inProject(ref) {
+            try await transaction { connection in
+                var results: [[[SQLValue]]] = []
+                for statement in statements { results.append(try await Self.values(of: statement, on: connection)) }
+                return results
+            }
         }
     }
 
     func writeTelemetry(ref: String, _ write: TelemetryWrite, layout: PartitionLayout, arrival: String) async throws {
         let sql = TelemetrySQL(namespace: namespace(for: ref))
         do {
-            try await transaction { connection in
+            try await inProject(ref) { try await transaction { connection in
                 for device in write.devices {
                     guard try await !Self.values(of: sql.touchDevice(device, at: arrival), on: connection).isEmpty else {
                         throw TelemetryStoreError.unknownDevice(device)
@@ -51,7 +55,7 @@ extension PostgresShard: TelemetryDatabase {
                 binds.append(times)
                 binds.append(values)
                 try await connection.query(PostgresQuery(unsafeSQL: sql.postgresInsertPoints, binds: binds), logger: logger)
-            }
+            } }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23514" {
             // "no partition of relation found for row"
             throw TelemetryStoreError.missingPartition
