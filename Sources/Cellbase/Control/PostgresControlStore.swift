@@ -133,63 +133,61 @@ final class PostgresControlStore: ControlStore {
         return projects
     }
 
-    /// Runs a write that draws a placement version, holding a lock until it commits. Versions come
-    /// from a sequence, and two writes racing could otherwise commit out of order: a reader that saw
-    /// version 11 committed before 10 would read `placed after 11` from then on and never see 10.
-    /// With the lock, a version is drawn only after every smaller one has committed (or rolled
-    /// back), so `projects(placedAfter:)` misses nothing. Placement writes are rare: project
-    /// creation, plan changes, moves.
-    private func withPlacementVersionLock<Value: Sendable>(_ write: (PostgresConnection) async throws -> Value) async throws -> Value {
-        try await withTransaction(locking: "cellbase:placement-versions", write)
-    }
+    /// The head of every write that draws a placement version: it takes a lock held until the
+    /// write commits. Versions come from a sequence, and two writes racing could otherwise commit
+    /// out of order: a reader that saw version 11 committed before 10 would read `placed after
+    /// 11` from then on and never see 10. With the lock, a version is drawn only after every
+    /// smaller one has committed (or rolled back), so `projects(placedAfter:)` misses nothing.
+    /// Each write is one statement, its own transaction, whose CTE takes the lock before the
+    /// version is drawn: the lock is held for the statement's run on the server alone, never
+    /// across a round trip to a node, so a node slow to send its next statement (a busy machine)
+    /// holds no other node's placement writes. Placement writes are rare: project creation, plan
+    /// changes, moves.
+    private static let placementVersionLock = "WITH placement_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtext('cellbase:placement-versions')))"
 
     func insert(_ project: Project) async throws -> Project {
         do {
-            return try await withPlacementVersionLock { connection in try await self.insert(project, on: connection) }
+            let rows = try await client.query("""
+                \(unescaped: Self.placementVersionLock)
+                INSERT INTO cellbase_projects (ref, name, shard, jwt_secret, anon_key, service_role_key, created_at, cell, node, placement_version, plan)
+                SELECT \(project.ref), \(project.name), \(project.shard), \(project.jwtSecret), \(project.anonKey), \(project.serviceRoleKey),
+                       \(project.createdAt), \(project.cell), \(project.node), nextval('cellbase_placement_versions'), \(project.plan)
+                FROM placement_lock
+                RETURNING placement_version
+                """, logger: logger)
+            var stored = project
+            for try await version in rows.decode(Int64.self) { stored.placementVersion = version }
+            return stored
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             throw ControlStoreError.duplicateName(project.name)
         }
     }
 
-    private func insert(_ project: Project, on connection: PostgresConnection) async throws -> Project {
-        let rows = try await connection.query("""
-            INSERT INTO cellbase_projects (ref, name, shard, jwt_secret, anon_key, service_role_key, created_at, cell, node, placement_version, plan)
-            VALUES (\(project.ref), \(project.name), \(project.shard), \(project.jwtSecret), \(project.anonKey), \(project.serviceRoleKey),
-                    \(project.createdAt), \(project.cell), \(project.node), nextval('cellbase_placement_versions'), \(project.plan))
-            RETURNING placement_version
-            """, logger: logger)
-        var stored = project
-        for try await version in rows.decode(Int64.self) { stored.placementVersion = version }
-        return stored
-    }
-
     func setPlan(_ plan: String?, ofProject ref: String) async throws -> Bool {
-        try await withPlacementVersionLock { connection in
-            let rows = try await connection.query(
-                "UPDATE cellbase_projects SET plan = \(plan), placement_version = nextval('cellbase_placement_versions') WHERE ref = \(ref) RETURNING ref",
-                logger: self.logger
-            )
-            for try await _ in rows.decode(String.self) { return true }
-            return false
-        }
+        let rows = try await client.query("""
+            \(unescaped: Self.placementVersionLock)
+            UPDATE cellbase_projects SET plan = \(plan), placement_version = nextval('cellbase_placement_versions')
+            FROM placement_lock WHERE ref = \(ref) RETURNING ref
+            """, logger: logger)
+        for try await _ in rows.decode(String.self) { return true }
+        return false
     }
 
     func touch(ref: String) async throws {
-        try await withPlacementVersionLock { connection in
-            try await connection.query("UPDATE cellbase_projects SET placement_version = nextval('cellbase_placement_versions') WHERE ref = \(ref)", logger: self.logger)
-        }
+        try await client.query("""
+            \(unescaped: Self.placementVersionLock)
+            UPDATE cellbase_projects SET placement_version = nextval('cellbase_placement_versions') FROM placement_lock WHERE ref = \(ref)
+            """, logger: logger)
     }
 
     func movePlacement(ref: String, from: String, to: String, node: String?, cell: String) async throws -> Project? {
-        let moved = try await withPlacementVersionLock { connection in
-            let rows = try await connection.query(
-                "UPDATE cellbase_projects SET shard = \(to), node = \(node), cell = \(cell), placement_version = nextval('cellbase_placement_versions') WHERE ref = \(ref) AND shard = \(from) RETURNING ref",
-                logger: self.logger
-            )
-            var moved = false
-            for try await _ in rows.decode(String.self) { moved = true }
-            return moved
-        }
+        let rows = try await client.query("""
+            \(unescaped: Self.placementVersionLock)
+            UPDATE cellbase_projects SET shard = \(to), node = \(node), cell = \(cell), placement_version = nextval('cellbase_placement_versions')
+            FROM placement_lock WHERE ref = \(ref) AND shard = \(from) RETURNING ref
+            """, logger: logger)
+        var moved = false
+        for try await _ in rows.decode(String.self) { moved = true }
         return moved ? try await project(ref: ref) : nil
     }
 
