@@ -492,6 +492,14 @@ struct ProjectMoveTests {
                 let buckets = try await stale.request(.get, "/storage/v1/bucket", headers: service)
                 #expect(buckets.status == .ok && buckets.body == "[]", "\(buckets.body)")
                 #expect(stale.node.directory.cachedProject(ref: project.ref)?.shard == shardB)
+
+                // Telemetry, whose routes find their project themselves: 503 project_moving, then
+                // served from the new shard.
+                #expect(try await Self.move(first, project, to: shardA)["state"] == .string("done"))
+                let devices = try await stale.telemetry(.get, "/devices", key: project.serviceRoleKey)
+                #expect(devices.status == .serviceUnavailable && devices.code == "project_moving", "\(devices.body)")
+                let listed = try await stale.telemetry(.get, "/devices", key: project.serviceRoleKey)
+                #expect(listed.status == .ok, "\(listed.body)")
             }
         }
     }

@@ -240,13 +240,15 @@ public enum CellbaseBuilder {
                 .group(context: ProjectRequestContext.self)
         )
 
-        TelemetryController(telemetry: telemetry, maxBodySize: configuration.maxBodySize).addRoutes(to: router.group("telemetry/v1"))
+        TelemetryController(telemetry: telemetry, maxBodySize: configuration.maxBodySize).addRoutes(
+            to: router.group("telemetry/v1").add(middleware: ProjectMovedMiddleware(directory: directory, shape: .plain))
+        )
         storage.addRoutes(
             keyed: router.group("storage/v1")
                 .add(middleware: APIKeyMiddleware(directory: directory, shape: .storage))
                 .add(middleware: AccessTokenMiddleware(directory: directory, shape: .storage))
                 .group(context: ProjectRequestContext.self),
-            open: router.group("storage/v1")
+            open: router.group("storage/v1").add(middleware: ProjectMovedMiddleware(directory: directory, shape: .storage))
         )
 
         let hub = RealtimeHub(

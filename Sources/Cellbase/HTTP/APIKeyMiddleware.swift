@@ -93,3 +93,26 @@ enum ConstantTime {
         return difference == 0
     }
 }
+
+/// For the routes that find their project without `APIKeyMiddleware` (telemetry with device
+/// tokens, Storage's public and signed URLs): a handler that found the project gone from its
+/// shard (a move switched it away after this node last read the placements; nothing was done)
+/// makes the node read the placements again, and the request is answered `421` with the project's
+/// new place or `503 project_moving`. Its retry is served from where the project is now.
+struct ProjectMovedMiddleware<Context: RequestContext>: RouterMiddleware {
+    let directory: ProjectDirectory
+    let shape: APIError.Shape
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let moved as ProjectMoved {
+            let known = directory.cachedProject(ref: moved.ref)?.placementVersion ?? 0
+            await directory.catchUp(ref: moved.ref, version: known + 1)
+            if let current = directory.cachedProject(ref: moved.ref), let misplacement = directory.misplacement(of: current) {
+                throw misplacement.error(ref: moved.ref, shape: shape)
+            }
+            throw APIError.projectMoving(ref: moved.ref, shape: shape)
+        }
+    }
+}

@@ -137,7 +137,8 @@ final class TelemetryService: Sendable {
     /// Runs `body` with the project as placed now, for writes that must not fail or land on the
     /// wrong shard while the project moves. A project a move on this node is switching waits for
     /// the switch (at most `fenceWait`). A shard that no longer has the project (a move switched it
-    /// away, here or on another node) failed the write before anything was written: the
+    /// away, here or on another node) failed the write before anything was written, and said so
+    /// with `ProjectMoved` (a SQLite file retired, a PostgreSQL schema renamed away): the
     /// placements are read again and `body` runs once more on the project's new shard when this
     /// node has it. Otherwise: `421` with the project's place when another cell or node serves it,
     /// `503 project_moving` while the switch is under way.
@@ -151,8 +152,7 @@ final class TelemetryService: Sendable {
         }
         do {
             return try await body(project)
-        } catch {
-            guard try await isGone(project, after: error) else { throw error }
+        } catch is ProjectMoved {
             await directory.catchUp(ref: project.ref, version: project.placementVersion + 1)
             guard let current = directory.cachedProject(ref: project.ref) else { throw APIError.projectMoving(ref: project.ref, shape: .plain) }
             if let misplacement = directory.misplacement(of: current) { throw misplacement.error(ref: project.ref, shape: .plain) }
@@ -160,19 +160,10 @@ final class TelemetryService: Sendable {
             forgetPartitions(of: project.ref)
             do {
                 return try await body(current)
-            } catch {
-                if try await isGone(current, after: error) { throw APIError.projectMoving(ref: project.ref, shape: .plain) }
-                throw error
+            } catch is ProjectMoved {
+                throw APIError.projectMoving(ref: project.ref, shape: .plain)
             }
         }
-    }
-
-    /// Whether `error` says the project's shard no longer has it: a SQLite file retired by a
-    /// move, or a PostgreSQL schema renamed away (its tables are then missing).
-    private func isGone(_ project: Project, after error: any Error) async throws -> Bool {
-        if error is ProjectMoved { return true }
-        guard ["42P01", "3F000"].contains(DatabaseErrors.sqlState(of: error) ?? ""), let shard = databases[project.shard] as? any MoveShard else { return false }
-        return try await !shard.hasProject(ref: project.ref)
     }
 
     /// The window a point's time must fall in: not older than the retention, at most a day ahead.
