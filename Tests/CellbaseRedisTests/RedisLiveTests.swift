@@ -1,5 +1,6 @@
 import CellbaseRedis
 import NIOCore
+import NIOPosix
 import Testing
 
 /// Against a real redis-server: commands, pipelining, error replies, scripts, failures and recovery.
@@ -171,9 +172,8 @@ import Testing
     }
 
     @Test func clientRecoversWhenRedisRestarts() async throws {
-        let port = try await unusedPort()
-        let server = try RedisServerProcess(port: port)
-        try await server.start()
+        let server = try await RedisServerProcess.started()
+        let port = server.port
         try await withClient(RedisClient(configuration: RedisConfiguration(port: port), maxBackoff: .milliseconds(200))) { client in
             #expect(try await client.send("SET", "k", "before") == .simpleString("OK"))
 
@@ -196,10 +196,23 @@ import Testing
         }
     }
 
+    /// The test servers' own check: a port another process listens on is not taken for Redis.
+    @Test func aPortHeldByAnotherServerIsNoticed() async throws {
+        let other = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in channel.close() }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        let port = try #require(other.localAddress?.port)
+        let server = try RedisServerProcess(port: port)
+        await #expect(throws: RedisServerProcess.PortTaken.self) {
+            try await server.start()
+        }
+        try await other.close()
+    }
+
     @Test func passwordFromTheURL() async throws {
-        let port = try await unusedPort()
-        let server = try RedisServerProcess(port: port, arguments: ["--requirepass", "s3cret"])
-        try await server.start()
+        let server = try await RedisServerProcess.started(arguments: ["--requirepass", "s3cret"])
+        let port = server.port
         // The generous timeouts of the other live tests: this one is about the password, not the clock.
         func generous(_ configuration: RedisConfiguration) -> RedisConfiguration {
             var configuration = configuration

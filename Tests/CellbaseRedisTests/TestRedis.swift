@@ -102,7 +102,29 @@ final class RedisServerProcess {
         try? FileManager.default.removeItem(at: self.directory)
     }
 
-    /// Starts the server and waits until it accepts connections.
+    /// Another process took the port between `unusedPort()` and the server's start (the tests
+    /// running alongside bind ports of their own): the redis-server could not listen and exited.
+    struct PortTaken: Error {
+        var port: Int
+    }
+
+    /// A redis-server started on a port found unused; on another one when the port was taken
+    /// before the server could listen on it.
+    static func started(arguments: [String] = []) async throws -> RedisServerProcess {
+        for _ in 0..<5 {
+            let server = try RedisServerProcess(port: try await unusedPort(), arguments: arguments)
+            do {
+                try await server.start()
+                return server
+            } catch is PortTaken {
+                continue
+            }
+        }
+        throw RedisError(.connectionClosed, "no port found for redis-server in 5 tries")
+    }
+
+    /// Starts the server and waits until it answers as Redis does. Throws `PortTaken` when the
+    /// server exits at once, or another kind of server answers on its port.
     func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -114,15 +136,43 @@ final class RedisServerProcess {
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        let probe = RedisConfiguration(port: self.port)
         for _ in 0..<100 {
-            if let connection = try? await RedisConnection.connect(to: probe) {
-                await connection.close()
-                return
+            guard process.isRunning else {
+                self.process = nil
+                throw PortTaken(port: self.port)
             }
-            try await Task.sleep(for: .milliseconds(50))
+            switch await Self.probe(port: self.port) {
+            case .redis: return
+            case .other:
+                self.stop()
+                throw PortTaken(port: self.port)
+            case .nothing: try await Task.sleep(for: .milliseconds(50))
+            }
         }
         throw RedisError(.connectionClosed, "redis-server on port \(self.port) did not start")
+    }
+
+    private enum ProbeResult {
+        case redis, other, nothing
+    }
+
+    /// What answers a PING on `port`: Redis (`PONG`, or an error such as `NOAUTH` from a server
+    /// with a password), another kind of server, or nothing listening yet.
+    private static func probe(port: Int) async -> ProbeResult {
+        var configuration = RedisConfiguration(port: port)
+        configuration.connectTimeout = .seconds(5)
+        configuration.commandTimeout = .seconds(10)
+        guard let connection = try? await RedisConnection.connect(to: configuration) else { return .nothing }
+        await connection.close()
+        let client = RedisClient(configuration: configuration)
+        defer { Task { await client.shutdown() } }
+        do {
+            return try await client.send("PING") == .simpleString("PONG") ? .redis : .other
+        } catch let error as RedisError where error.code == .server {
+            return .redis
+        } catch {
+            return .other
+        }
     }
 
     func stop() {
