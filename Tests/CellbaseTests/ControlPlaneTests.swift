@@ -153,7 +153,9 @@ struct ControlPlaneTests {
     @Test func nodesRegisterBeatAndLeave() async throws {
         let cell = Self.unique("c")
         try await Self.withNode(cell: Cell.defaultName, shard: "pg") { client in try await Self.createCell(client, cell) }
-        let nodeID = try await Self.withNode(cell: cell, shard: Self.unique("pg")) { client -> String in
+        // Healthy means a beat within three intervals: the tests' 200 ms interval leaves a busy
+        // machine 600 ms, so this node beats every 2 s (6 s to spare).
+        let nodeID = try await Self.withNode(cell: cell, shard: Self.unique("pg"), edit: { $0.heartbeatInterval = .seconds(2) }) { client -> String in
             var mine: JSONValue?
             for _ in 0..<50 {
                 let nodes = try await client.admin(.get, "/admin/v1/nodes").json()
